@@ -1,0 +1,60 @@
+// Loop skeletons of the CPU kernels: voxels are visited in x-planes (b, i), each plane row by
+// row (j), each row in chunks of kLanes voxels along z that the element routines of
+// element_math.h process as SIMD lanes.
+#pragma once
+
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <cstdint>
+
+#include "element_math.h"
+
+namespace phnet {
+
+// Voxels per lane chunk: 8 floats fill an AVX2 register, 8 doubles two.
+constexpr int kLanes = 8;
+
+// body(b, i) for every plane; planes are independent (each writes only its own outputs).
+template <typename F>
+void for_each_plane(int64_t B, int64_t n, const F& body) {
+  at::parallel_for(0, B * n, 1, [&](int64_t lo, int64_t hi) {
+    for (int64_t t = lo; t < hi; ++t) body(t / n, t % n);
+  });
+}
+
+// body(b, i) for every plane, for kernels that scatter-add into the nodes of their voxels:
+// plane i writes node planes i and i+1 (mod n). Even planes run together, then odd planes, so
+// no two concurrent planes share a node plane; for odd n the last plane (which wraps onto node
+// plane 0) runs on its own. Deterministic: each node's sum is formed in a fixed order.
+template <typename F>
+void for_each_plane_colored(int64_t B, int64_t n, const F& body) {
+  const int64_t half = n / 2;  // planes 2p + colour, p < half
+  for (int64_t colour = 0; colour < 2; ++colour) {
+    at::parallel_for(0, B * half, 1, [&](int64_t lo, int64_t hi) {
+      for (int64_t t = lo; t < hi; ++t) body(t / half, 2 * (t % half) + colour);
+    });
+  }
+  if (n % 2 == 1) {
+    at::parallel_for(0, B, 1, [&](int64_t lo, int64_t hi) {
+      for (int64_t b = lo; b < hi; ++b) body(b, n - 1);
+    });
+  }
+}
+
+// ph[m][w] = phase[m, i, j, k0 + w] (0 for padding lanes). phase_b: [M, n, n, n] of sample b.
+template <typename T>
+inline void load_phases(const T* phase_b, int64_t nn, int M, int n, int i, int j, int k0, int wv,
+                        T* ph /* [M][kLanes] */) {
+  const T* row = phase_b + (static_cast<int64_t>(i) * n + j) * n + k0;
+  for (int m = 0; m < M; ++m)
+    for (int w = 0; w < kLanes; ++w) ph[m * kLanes + w] = w < wv ? row[m * nn + w] : T(0);
+}
+
+// Pointer to matrices of sample b in a [B or 1, M, rows, cols] tensor.
+template <typename T>
+inline const T* sample_matrices(const T* base, int64_t batch, int64_t b, int64_t per_sample) {
+  return base + (batch == 1 ? 0 : b * per_sample);
+}
+
+}  // namespace phnet

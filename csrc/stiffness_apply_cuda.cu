@@ -1,0 +1,58 @@
+// CUDA kernel of phnet::stiffness_apply: one thread per voxel, element math from
+// element_math.h (W = 1), atomic scatter into the nodes.
+#include <ATen/Dispatch.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/zeros_like.h>
+#include <torch/library.h>
+
+#include "cuda_utils.cuh"
+#include "op_inputs.h"
+
+namespace phnet {
+
+template <typename T>
+__global__ void stiffness_apply_kernel(const T* __restrict__ u,      // [B, L, 3, n, n, n]
+                                       const T* __restrict__ phase,  // [B, M, n, n, n]
+                                       const T* __restrict__ Ke,     // [B|1, M, 24, 24]
+                                       bool Ke_batched, T* __restrict__ y, int64_t B, int L,
+                                       int M, int n) {
+  const int64_t nn = int64_t(n) * n * n;
+  for (int64_t t = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; t < B * nn;
+       t += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t b = t / nn, e = t % nn;
+    int i, j, k;
+    voxel_coords(e, n, i, j, k);
+    const T* Ke_b = Ke + (Ke_batched ? b * M * kKeSize : 0);
+    const T* ph = phase + b * M * nn + e;
+    T ue[1][kElementDofs][1];
+    T ye[1][kElementDofs][1];
+    for (int l = 0; l < L; ++l) {
+      gather_element<T, 1>(u + (b * L + l) * 3 * nn, nn, n, i, j, k, 1, ue[0]);
+      element_matvec<T, 1, 1>(Ke_b, ph, nn, M, 1, ue, ye);
+      atomic_scatter_element<T>(y + (b * L + l) * 3 * nn, nn, n, i, j, k, ye[0]);
+    }
+  }
+}
+
+at::Tensor stiffness_apply_cuda(const at::Tensor& u_in,      // [B, L, 3, n, n, n]
+                                const at::Tensor& phase_in,  // [B, M, n, n, n]
+                                const at::Tensor& Ke_in) {   // [B|1, M, 24, 24]
+  const OpDims d = validate_stiffness_apply(u_in, phase_in, Ke_in);
+  TORCH_CHECK(u_in.is_cuda(), "phnet::stiffness_apply: CUDA kernel got ", describe(u_in));
+  const c10::cuda::CUDAGuard guard(u_in.device());
+  const at::Tensor u = u_in.contiguous(), phase = phase_in.contiguous(), Ke = Ke_in.contiguous();
+  at::Tensor y = at::zeros_like(u);
+  if (u.numel() == 0) return y;
+  const auto stream = c10::cuda::getCurrentCUDAStream();
+  AT_DISPATCH_FLOATING_TYPES(u.scalar_type(), "phnet::stiffness_apply_cuda", [&] {
+    stiffness_apply_kernel<scalar_t><<<grid_blocks(d.B * d.n * d.n * d.n), kThreads, 0, stream>>>(
+        u.data_ptr<scalar_t>(), phase.data_ptr<scalar_t>(), Ke.data_ptr<scalar_t>(),
+        Ke.size(0) != 1, y.data_ptr<scalar_t>(), d.B, int(d.L), int(d.M), int(d.n));
+    C10_CUDA_KERNEL_LAUNCH_CHECK();
+  });
+  return y;
+}
+
+TORCH_LIBRARY_IMPL(phnet, CUDA, m) { m.impl("stiffness_apply", &stiffness_apply_cuda); }
+
+}  // namespace phnet

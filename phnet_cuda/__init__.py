@@ -1,0 +1,48 @@
+"""phnet_cuda: fast periodic voxel homogenization with custom CPU/CUDA torch ops.
+
+Conventions (grid, Voigt order, element, energy, C^H) are those of CONVENTIONS.md, restated in
+each function's docstring. Main entry points:
+
+* ``energy_loss(u, vox, *, E, nu, soft_ratio, shape, reduction)`` - label-free PH-Net loss.
+* ``homogenized_tensor(u, vox, ...)`` - C^H ``[B, 6, 6]`` from displacements.
+* ``CellProblem`` - the same with element matrices precomputed (training loops).
+* ``ops`` - the element-matrix-level custom ops (stiffness_apply, load_vectors, energy,
+  residual, homogenized_sum, phase_gradient, element_fields).
+* ``materials``, ``fem``, ``reference`` - Voigt materials, element matrices, pure-PyTorch oracle.
+"""
+
+from . import fem, materials, ops, reference
+from ._lib import has_cuda_kernels, load_library
+from .materials import (
+    anisotropic_phases,
+    isotropic_stiffness,
+    material_voxel_tensor,
+    symmetric_basis,
+    two_phase_stiffness,
+)
+from .ops import element_fields, load_vectors, phase_gradient, residual, stiffness_apply
+from .problem import CellProblem, energy_loss, homogenized_tensor
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CellProblem",
+    "anisotropic_phases",
+    "element_fields",
+    "energy_loss",
+    "fem",
+    "has_cuda_kernels",
+    "homogenized_tensor",
+    "isotropic_stiffness",
+    "load_library",
+    "load_vectors",
+    "material_voxel_tensor",
+    "materials",
+    "ops",
+    "phase_gradient",
+    "reference",
+    "residual",
+    "stiffness_apply",
+    "symmetric_basis",
+    "two_phase_stiffness",
+]

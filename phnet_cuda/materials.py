@@ -1,0 +1,143 @@
+"""Materials in Voigt notation (CONVENTIONS: order [xx, yy, zz, yz, xz, xy], engineering shears).
+
+Functions here build 6 x 6 stiffness matrices of the base material, the two-phase
+(hard/soft) mixture, the 36-channel material-voxel tensor of PH-Net, and the 21-phase
+decomposition that lets the custom ops handle any per-voxel anisotropic C.
+"""
+
+from __future__ import annotations
+
+import torch
+
+VOIGT_ORDER = ("xx", "yy", "zz", "yz", "xz", "xy")
+DEFAULT_SOFT_RATIO = 1e-6
+
+Scalar = float | torch.Tensor
+
+
+def _as_tensor(x: Scalar, name: str, dtype: torch.dtype, device) -> torch.Tensor:
+    t = torch.as_tensor(x, dtype=dtype, device=device)
+    if t.dim() > 1:
+        raise ValueError(f"{name} must be a scalar or a per-sample vector [B], got shape {tuple(t.shape)}")
+    if not torch.isfinite(t).all():
+        raise ValueError(f"{name} must be finite, got {x}")
+    return t
+
+
+def isotropic_stiffness(E: Scalar = 1.0, nu: Scalar = 0.3, *, dtype=torch.float64, device=None) -> torch.Tensor:
+    """Isotropic C(E, nu) in Voigt form.
+
+    Args:
+        E: Young's modulus (any unit; C has the same unit), scalar or per-sample ``[B]``.
+        nu: Poisson ratio in (-1, 0.5), scalar or ``[B]``.
+    Returns:
+        ``[6, 6]`` for scalars, ``[B, 6, 6]`` for vectors.
+    """
+    E_t = _as_tensor(E, "E", dtype, device)
+    nu_t = _as_tensor(nu, "nu", dtype, device)
+    if (E_t <= 0).any():
+        raise ValueError(f"E must be positive, got {E}")
+    if ((nu_t <= -1) | (nu_t >= 0.5)).any():
+        raise ValueError(f"nu must lie in (-1, 0.5), got {nu}")
+    E_t, nu_t = torch.broadcast_tensors(E_t, nu_t)
+    lam = E_t * nu_t / ((1 + nu_t) * (1 - 2 * nu_t))
+    mu = E_t / (2 * (1 + nu_t))
+    C = torch.zeros(E_t.shape + (6, 6), dtype=dtype, device=device)
+    for p in range(3):
+        for q in range(3):
+            C[..., p, q] = lam
+        C[..., p, p] = lam + 2 * mu
+        C[..., p + 3, p + 3] = mu
+    return C
+
+
+def two_phase_stiffness(E: Scalar = 1.0, nu: Scalar = 0.3, soft_ratio: Scalar = DEFAULT_SOFT_RATIO,
+                        *, dtype=torch.float64, device=None) -> torch.Tensor:
+    """Stiffness of the hard and the soft phase, ``[..., 2, 6, 6]`` (index 0 hard, 1 soft).
+
+    The soft phase is C(soft_ratio * E, nu) (CONVENTIONS, soft_ratio = 1e-6 by default).
+    """
+    ratio = _as_tensor(soft_ratio, "soft_ratio", dtype, device)
+    if ((ratio <= 0) | (ratio > 1)).any():
+        raise ValueError(f"soft_ratio must lie in (0, 1], got {soft_ratio}")
+    hard = isotropic_stiffness(E, nu, dtype=dtype, device=device)
+    E_t = _as_tensor(E, "E", dtype, device)
+    E_s, nu_s = torch.broadcast_tensors(E_t * ratio, _as_tensor(nu, "nu", dtype, device))
+    soft = isotropic_stiffness(E_s, nu_s, dtype=dtype, device=device)
+    hard, soft = torch.broadcast_tensors(hard, soft)
+    return torch.stack([hard, soft], dim=-3)
+
+
+def check_voxels(vox, name: str = "vox") -> torch.Tensor:
+    """Validate a voxel array ``[n, n, n]`` or ``[B, n, n, n]`` with values in [0, 1]; returns ``[B, n, n, n]``."""
+    if not isinstance(vox, torch.Tensor):
+        vox = torch.as_tensor(vox)
+    if vox.dim() == 3:
+        vox = vox.unsqueeze(0)
+    if vox.dim() != 4 or not (vox.shape[1] == vox.shape[2] == vox.shape[3]) or vox.shape[1] < 1:
+        raise ValueError(f"{name} must be a voxel array [n, n, n] or [B, n, n, n], got shape {tuple(vox.shape)}")
+    if vox.dtype.is_complex:
+        raise ValueError(f"{name} must be real, got dtype {vox.dtype}")
+    if vox.numel() and vox.dtype.is_floating_point:
+        lo, hi = float(vox.min()), float(vox.max())
+        if lo < 0 or hi > 1 or lo != lo or hi != hi:
+            raise ValueError(f"{name} values must lie in [0, 1] (1 = hard phase), got range [{lo}, {hi}]")
+    return vox
+
+
+def two_phase_fractions(vox: torch.Tensor, dtype=None) -> torch.Tensor:
+    """Phase fractions ``[B, 2, n, n, n]`` = (vox, 1 - vox) for ``vox`` ``[B, n, n, n]``."""
+    v = vox.to(dtype or (vox.dtype if vox.dtype.is_floating_point else torch.float32))
+    return torch.stack([v, 1 - v], dim=1)
+
+
+def material_voxel_tensor(vox, E: Scalar = 1.0, nu: Scalar = 0.3, soft_ratio: Scalar = DEFAULT_SOFT_RATIO,
+                          *, dtype=torch.float32) -> torch.Tensor:
+    """PH-Net's 36-channel input: per-voxel C_e = vox C_hard + (1 - vox) C_soft, flattened row-major.
+
+    Args:
+        vox: ``[n, n, n]`` or ``[B, n, n, n]`` in [0, 1].
+        E, nu, soft_ratio: scalars or per-sample ``[B]``.
+    Returns:
+        ``[B, 36, n, n, n]``; channel ``6 p + q`` is ``C_e[p, q]`` (CONVENTIONS).
+    """
+    vox = check_voxels(vox)
+    B = vox.shape[0]
+    Cs = two_phase_stiffness(E, nu, soft_ratio, dtype=torch.float64, device=vox.device)
+    Cs = Cs.expand(B, 2, 6, 6) if Cs.dim() == 3 else Cs
+    phase = two_phase_fractions(vox, torch.float64)
+    out = torch.einsum("bmxyz,bmpq->bpqxyz", phase, Cs)
+    return out.reshape(B, 36, *vox.shape[1:]).to(dtype)
+
+
+def symmetric_basis(dtype=torch.float64, device=None) -> torch.Tensor:
+    """The 21 basis matrices ``[21, 6, 6]`` of symmetric 6 x 6 matrices, in the order of
+    ``symmetric_pairs()``: E^(pp) = e_p e_p^T, E^(pq) = e_p e_q^T + e_q e_p^T (p < q).
+    A symmetric C equals sum_m C[p_m, q_m] E^(m)."""
+    pairs = symmetric_pairs()
+    basis = torch.zeros(len(pairs), 6, 6, dtype=dtype, device=device)
+    for m, (p, q) in enumerate(pairs):
+        basis[m, p, q] = 1
+        basis[m, q, p] = 1
+    return basis
+
+
+def symmetric_pairs() -> list[tuple[int, int]]:
+    """Upper-triangle index pairs (p, q), p <= q, row-major: 21 of them."""
+    return [(p, q) for p in range(6) for q in range(p, 6)]
+
+
+def anisotropic_phases(material: torch.Tensor) -> torch.Tensor:
+    """Decompose a per-voxel material ``[B, 36, n, n, n]`` (the material-voxel tensor) into
+    21 'phases' ``[B, 21, n, n, n]`` whose element matrices are those of ``symmetric_basis()``.
+
+    With them, the ops handle any per-voxel symmetric C (graded, multi-material, shape-
+    transformed). The input must be symmetric in (p, q)."""
+    if material.dim() != 5 or material.shape[1] != 36:
+        raise ValueError(f"material must be [B, 36, n, n, n], got shape {tuple(material.shape)}")
+    C = material.reshape(material.shape[0], 6, 6, *material.shape[2:])
+    asym = (C - C.transpose(1, 2)).abs().amax() if C.numel() else torch.tensor(0.0)
+    scale = C.abs().amax() if C.numel() else torch.tensor(1.0)
+    if asym > 1e-6 * max(float(scale), 1e-30):
+        raise ValueError(f"material must hold symmetric 6x6 matrices, max asymmetry {float(asym):.3g}")
+    return torch.stack([C[:, p, q] for p, q in symmetric_pairs()], dim=1)

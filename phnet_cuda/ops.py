@@ -1,0 +1,316 @@
+"""The custom ops (``torch.ops.phnet.*``): Python entry points, fake kernels, autograd.
+
+Low-level, element-matrix level API; most users want the two-phase wrappers in
+``phnet_cuda.problem`` (``energy_loss``, ``homogenized_tensor``, ``CellProblem``).
+
+Shapes (B batch, L load cases, M phases, n grid, J load columns):
+    u, a         [B, L, 3, n, n, n]   node fields (CONVENTIONS layout)
+    phase        [B, M, n, n, n]      phase fractions per voxel
+    Ke           [B or 1, M, 24, 24]  per-phase element stiffness (fem.element_matrices)
+    Fe           [B or 1, M, 24, J]   per-phase element load columns
+    Ce           [B or 1, M, L, L]    per-phase element integral of C (h^3 C)
+    C            [B or 1, M, 6, 6]    per-phase Voigt stiffness
+All tensors of one call share dtype (float32/float64) and device (CPU/CUDA).
+
+Every op is differentiable w.r.t. its field and phase arguments (custom backward kernels) and
+w.r.t. the element matrices (a gather-based formula, fine for material sensitivities).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from . import reference
+from ._lib import load_library
+
+load_library()
+
+_ops = torch.ops.phnet
+
+
+def stiffness_apply(u: torch.Tensor, phase: torch.Tensor, Ke: torch.Tensor) -> torch.Tensor:
+    """Matrix-free periodic K u ``[B, L, 3, n, n, n]`` with Ke_e = sum_m phase[m, e] Ke[m]."""
+    return _ops.stiffness_apply(u, phase, Ke)
+
+
+def load_vectors(phase: torch.Tensor, Fe: torch.Tensor) -> torch.Tensor:
+    """Assembled load vectors ``[B, J, 3, n, n, n]``, f_j = sum_e Fe_e[:, j]."""
+    return _ops.load_vectors(phase, Fe)
+
+
+def energy(u: torch.Tensor, phase: torch.Tensor, Ke: torch.Tensor, Fe: torch.Tensor) -> torch.Tensor:
+    """Fused potential energies ``[B, L]``: u_l^T K u_l / 2 - u_l^T f_l (Fe has L columns).
+
+    One pass, no K u materialised; its backward is one fused pass giving K u - f."""
+    return _ops.energy_loss(u, phase, Ke, Fe)
+
+
+def residual(u: torch.Tensor, phase: torch.Tensor, Ke: torch.Tensor, Fe: torch.Tensor) -> torch.Tensor:
+    """K u_l - f_l ``[B, L, 3, n, n, n]`` in one fused pass (the energy gradient)."""
+    ones = torch.ones(u.shape[0], u.shape[1], dtype=u.dtype, device=u.device)
+    return _ops.energy_loss_backward(ones, u, phase, Ke, Fe)
+
+
+def homogenized_sum(u, phase, Ke, Fe, Ce) -> torch.Tensor:
+    """Energy form of C^H summed over the cell, ``[B, L, L]`` (= |Omega| C^H; |Omega| = 1 for
+    the unit cube with h = 1/n)."""
+    return _ops.homogenized_tensor(u, phase, Ke, Fe, Ce)
+
+
+def phase_gradient(a, u, b, Ke, Fe) -> torch.Tensor:
+    """Per-voxel, per-phase ``[B, M, n, n, n]``: sum_l a_l^T Ke[m] u_l + sum_j b_j . Fe[m][:, j]."""
+    return _ops.phase_gradient(a, u, b, Ke, Fe)
+
+
+def element_fields(u, phase, C, macro_strain) -> tuple[torch.Tensor, torch.Tensor]:
+    """Voxel-average strain and stress ``[B, L, 6, n, n, n]``: eps_l = macro_strain[:, l] - B u_l,
+    sigma_l = C_e eps_l (C_e = sum_m phase_m C[m])."""
+    return _ops.element_fields(u, phase, C, macro_strain)
+
+
+# ----------------------------------------------------------------------------- fake kernels
+def _field_like(u):
+    return torch.empty_like(u, memory_format=torch.contiguous_format)
+
+
+@torch.library.register_fake("phnet::stiffness_apply")
+def _(u, phase, Ke):
+    return _field_like(u)
+
+
+@torch.library.register_fake("phnet::load_vectors")
+def _(phase, Fe):
+    B, n = phase.shape[0], phase.shape[-1]
+    return phase.new_empty(B, Fe.shape[-1], 3, n, n, n)
+
+
+@torch.library.register_fake("phnet::energy_loss")
+def _(u, phase, Ke, Fe):
+    return u.new_empty(u.shape[0], u.shape[1])
+
+
+@torch.library.register_fake("phnet::energy_loss_backward")
+def _(grad, u, phase, Ke, Fe):
+    return _field_like(u)
+
+
+@torch.library.register_fake("phnet::homogenized_tensor")
+def _(u, phase, Ke, Fe, Ce):
+    return u.new_empty(u.shape[0], u.shape[1], u.shape[1])
+
+
+@torch.library.register_fake("phnet::phase_gradient")
+def _(a, u, b, Ke, Fe):
+    n = u.shape[-1]
+    return u.new_empty(u.shape[0], Ke.shape[1], n, n, n)
+
+
+@torch.library.register_fake("phnet::element_fields")
+def _(u, phase, C, macro_strain):
+    B, L, n = u.shape[0], u.shape[1], u.shape[-1]
+    return u.new_empty(B, L, 6, n, n, n), u.new_empty(B, L, 6, n, n, n)
+
+
+# ----------------------------------------------------------------------------- autograd
+def _reduce_to(grad: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """Sum a per-sample gradient over the batch where the input was broadcast (batch 1)."""
+    if like.shape[0] == 1 and grad.shape[0] != 1:
+        grad = grad.sum(0, keepdim=True)
+    return grad
+
+
+def _mix(coef: torch.Tensor, field: torch.Tensor) -> torch.Tensor:
+    """out[b, j] = sum_i coef[b, i, j] field[b, i]  (coef [B, L, J], field [B, L, 3, n, n, n])."""
+    return torch.einsum("bij,bicxyz->bjcxyz", coef, field)
+
+
+def _empty_loads(u: torch.Tensor, M: int, batch: int):
+    """b field and Fe with zero load columns (for sensitivities without a load term)."""
+    n = u.shape[-1]
+    return u.new_zeros(u.shape[0], 0, 3, n, n, n), u.new_zeros(batch, M, 24, 0)
+
+
+def _ke_grad(v: torch.Tensor, u: torch.Tensor, phase: torch.Tensor) -> torch.Tensor:
+    """d/dKe[b, m, r, s] of sum_e phase_m v_e^T Ke_m u_e: [B, M, 24, 24] (gather-based)."""
+    return torch.einsum("bmxyz,blxyzr,blxyzs->bmrs", phase, reference.gather_elements(v), reference.gather_elements(u))
+
+
+def _fe_grad(w: torch.Tensor, phase: torch.Tensor) -> torch.Tensor:
+    """d/dFe[b, m, r, j] of sum_e phase_m w_j,e . Fe_m[:, j]: [B, M, 24, J]."""
+    return torch.einsum("bmxyz,bjxyzr->bmrj", phase, reference.gather_elements(w))
+
+
+# stiffness_apply: y = K u.  dy.g: grad_u = K^T g, grad_phase_m = g_e^T Ke_m u_e.
+def _sa_setup(ctx, inputs, output):
+    ctx.save_for_backward(*inputs)
+
+
+def _sa_backward(ctx, g):
+    u, phase, Ke = ctx.saved_tensors
+    g = g.contiguous()
+    gu = gp = gk = None
+    if ctx.needs_input_grad[0]:
+        gu = _ops.stiffness_apply(g, phase, Ke.transpose(-1, -2))
+    if ctx.needs_input_grad[1]:
+        b, Fe0 = _empty_loads(u, Ke.shape[1], Ke.shape[0])
+        gp = _ops.phase_gradient(g, u, b, Ke, Fe0)
+    if ctx.needs_input_grad[2]:
+        gk = _reduce_to(_ke_grad(g, u, phase), Ke)
+    return gu, gp, gk
+
+
+torch.library.register_autograd("phnet::stiffness_apply", _sa_backward, setup_context=_sa_setup)
+
+
+# load_vectors: f_j = sum_e Fe_e[:, j].  grad_phase_m = sum_j g_j,e . Fe_m[:, j].
+def _lv_setup(ctx, inputs, output):
+    ctx.save_for_backward(*inputs)
+
+
+def _lv_backward(ctx, g):
+    phase, Fe = ctx.saved_tensors
+    g = g.contiguous()
+    gp = gf = None
+    if ctx.needs_input_grad[0]:
+        M, n = phase.shape[1], phase.shape[-1]
+        empty = g.new_zeros(g.shape[0], 0, 3, n, n, n)
+        Ke0 = Fe.new_zeros(Fe.shape[0], M, 24, 24)
+        gp = _ops.phase_gradient(empty, empty, g, Ke0, Fe)
+    if ctx.needs_input_grad[1]:
+        gf = _reduce_to(_fe_grad(g, phase), Fe)
+    return gp, gf
+
+
+torch.library.register_autograd("phnet::load_vectors", _lv_backward, setup_context=_lv_setup)
+
+
+# energy_loss: E_l = u_l^T K u_l / 2 - u_l . f_l.
+def _en_setup(ctx, inputs, output):
+    ctx.save_for_backward(*inputs)
+
+
+def _en_backward(ctx, g):
+    u, phase, Ke, Fe = ctx.saved_tensors
+    g = g.contiguous()
+    gu = gp = gk = gf = None
+    if ctx.needs_input_grad[0]:
+        gu = _ops.energy_loss_backward(g, u, phase, Ke, Fe)
+    if ctx.needs_input_grad[1]:
+        gl = g[:, :, None, None, None, None]
+        gp = _ops.phase_gradient((0.5 * gl * u).contiguous(), u, (-gl * u).contiguous(), Ke, Fe)
+    if ctx.needs_input_grad[2]:
+        gl = g[:, :, None, None, None, None]
+        gk = _reduce_to(_ke_grad(0.5 * gl * u, u, phase), Ke)
+    if ctx.needs_input_grad[3]:
+        gl = g[:, :, None, None, None, None]
+        gf = _reduce_to(_fe_grad(-gl * u, phase), Fe)
+    return gu, gp, gk, gf
+
+
+torch.library.register_autograd("phnet::energy_loss", _en_backward, setup_context=_en_setup)
+
+
+# energy_loss_backward is linear in u and grad; it is differentiated only w.r.t. those two
+# (double backward of the energy, e.g. Hessian-vector products): d/du = grad * K.
+def _enb_setup(ctx, inputs, output):
+    ctx.save_for_backward(*inputs)
+
+
+def _enb_backward(ctx, g):
+    grad, u, phase, Ke, Fe = ctx.saved_tensors
+    if any(ctx.needs_input_grad[2:]):
+        raise NotImplementedError(
+            "phnet::energy_loss_backward: gradients w.r.t. phase/Ke/Fe of the energy gradient "
+            "are not implemented")
+    g = g.contiguous()
+    ggrad = gu = None
+    if ctx.needs_input_grad[0]:
+        r = residual(u, phase, Ke, Fe)
+        ggrad = (g * r).sum(dim=(2, 3, 4, 5))
+    if ctx.needs_input_grad[1]:
+        gu = grad[:, :, None, None, None, None] * _ops.stiffness_apply(g, phase, Ke)
+    return ggrad, gu, None, None, None
+
+
+torch.library.register_autograd("phnet::energy_loss_backward", _enb_backward, setup_context=_enb_setup)
+
+
+# homogenized_tensor: S_pq = sum_e Ce_pq - u_p.f_q - u_q.f_p + u_p^T K u_q.
+def _ch_setup(ctx, inputs, output):
+    ctx.save_for_backward(*inputs)
+
+
+def _ch_backward(ctx, G):
+    u, phase, Ke, Fe, Ce = ctx.saved_tensors
+    G = G.contiguous()
+    Gs = G + G.transpose(1, 2)
+    gu = gp = gk = gf = gc = None
+    if ctx.needs_input_grad[0]:
+        gu = _mix(Gs, residual(u, phase, Ke, Fe))  # grad_u_l = sum_j Gs[l, j] (K u_j - f_j)
+    if ctx.needs_input_grad[1]:
+        a = _mix(G, u)  # a_j = sum_i G_ij u_i
+        b = -_mix(Gs, u)  # b_j = -sum_i (G_ij + G_ji) u_i
+        B = u.shape[0]
+        const = torch.einsum("bpq,bmpq->bm", G, Ce.expand(B, *Ce.shape[1:]))
+        gp = _ops.phase_gradient(a.contiguous(), u, b.contiguous(), Ke, Fe) + const[:, :, None, None, None]
+    if ctx.needs_input_grad[2]:
+        gk = _reduce_to(_ke_grad(_mix(G, u), u, phase), Ke)
+    if ctx.needs_input_grad[3]:
+        gf = _reduce_to(_fe_grad(-_mix(Gs, u), phase), Fe)
+    if ctx.needs_input_grad[4]:
+        gc = _reduce_to(torch.einsum("bmxyz,bpq->bmpq", phase, G), Ce)
+    return gu, gp, gk, gf, gc
+
+
+torch.library.register_autograd("phnet::homogenized_tensor", _ch_backward, setup_context=_ch_setup)
+
+
+# phase_gradient is linear in a and b (and in u): enough for second-order use in design loops.
+def _pg_setup(ctx, inputs, output):
+    ctx.save_for_backward(*inputs)
+
+
+def _pg_backward(ctx, g):
+    a, u, b, Ke, Fe = ctx.saved_tensors
+    if any(ctx.needs_input_grad[3:]):
+        raise NotImplementedError("phnet::phase_gradient: gradients w.r.t. Ke/Fe are not implemented")
+    g = g.contiguous()
+    ga = gu = gb = None
+    # d/da_l of sum_m g_m a_l^T Ke_m u_l = (K(g) u_l) with phases g; likewise for u (Ke^T).
+    if ctx.needs_input_grad[0]:
+        ga = _ops.stiffness_apply(u, g, Ke)
+    if ctx.needs_input_grad[1]:
+        gu = _ops.stiffness_apply(a, g, Ke.transpose(-1, -2))
+    if ctx.needs_input_grad[2]:
+        gb = _ops.load_vectors(g, Fe)
+    return ga, gu, gb, None, None
+
+
+torch.library.register_autograd("phnet::phase_gradient", _pg_backward, setup_context=_pg_setup)
+
+
+# element_fields: linear in u, macro_strain, C and phase (stress bilinear).
+def _ef_setup(ctx, inputs, output):
+    ctx.save_for_backward(*inputs)
+
+
+def _ef_backward(ctx, g_strain, g_stress):
+    u, phase, C, macro = ctx.saved_tensors
+    if ctx.needs_input_grad[1] or ctx.needs_input_grad[2]:
+        raise NotImplementedError("phnet::element_fields: gradients w.r.t. phase/C are not implemented")
+    B, L, n = u.shape[0], u.shape[1], u.shape[-1]
+    g_strain = torch.zeros_like(u.new_empty(B, L, 6, n, n, n)) if g_strain is None else g_strain
+    if g_stress is not None:
+        Cv = torch.einsum("bmxyz,bmpq->bxyzpq", phase, C.expand(B, *C.shape[1:]))
+        g_strain = g_strain + torch.einsum("bxyzpq,blpxyz->blqxyz", Cv, g_stress)
+    gu = gm = None
+    if ctx.needs_input_grad[0]:
+        Bc = reference.center_strain_displacement(n, u.dtype, u.device)
+        ge = -torch.einsum("pr,blpxyz->blxyzr", Bc, g_strain)
+        gu = reference.scatter_elements(ge)
+    if ctx.needs_input_grad[3]:
+        gm = g_strain.sum(dim=(3, 4, 5))
+    return gu, None, None, gm
+
+
+torch.library.register_autograd("phnet::element_fields", _ef_backward, setup_context=_ef_setup)
