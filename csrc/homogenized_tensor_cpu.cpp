@@ -78,17 +78,19 @@ at::Tensor homogenized_tensor_cpu(const at::Tensor& u_in,      // [B, L, 3, n, n
   const double* cp = Ce.data_ptr<double>();
   for (int64_t b = 0; b < d.B; ++b) {
     const double* Ce_b = sample_matrices(cp, Ce.size(0), b, int64_t(M) * L * L);
+    // The fluctuation part was accumulated for p <= q only (it is symmetric); the volume term
+    // uses Ce as given, so that gradients w.r.t. Ce are exact also for non-symmetric input.
     for (int p = 0; p < L; ++p)
-      for (int q = p; q < L; ++q) {
+      for (int q = 0; q < L; ++q) {
+        const int lo = std::min(p, q), hi = std::max(p, q);
         double s = 0.0;
-        for (int64_t i = 0; i < d.n; ++i) s += part_ch[((b * d.n + i) * L + p) * L + q];
+        for (int64_t i = 0; i < d.n; ++i) s += part_ch[((b * d.n + i) * L + lo) * L + hi];
         for (int m = 0; m < M; ++m) {
           double tot = 0.0;
           for (int64_t i = 0; i < d.n; ++i) tot += part_ph[(b * d.n + i) * M + m];
           s += tot * Ce_b[(m * L + p) * L + q];
         }
         op[(b * L + p) * L + q] = s;
-        op[(b * L + q) * L + p] = s;
       }
   }
   return out.to(u.scalar_type());

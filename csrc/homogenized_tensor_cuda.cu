@@ -2,6 +2,7 @@
 // block into double partials [B, blocks, L*L + M] and summed deterministically afterwards.
 #include <ATen/Dispatch.h>
 #include <ATen/core/Tensor.h>
+#include <ATen/ops/add.h>
 #include <ATen/ops/einsum.h>
 #include <ATen/ops/empty.h>
 #include <ATen/ops/sum.h>
@@ -94,7 +95,7 @@ at::Tensor homogenized_tensor_cuda(const at::Tensor& u_in,      // [B, L, 3, n, 
   const at::Tensor fluct = totals.narrow(1, 0, d.L * d.L).view({d.B, d.L, d.L});
   const at::Tensor phase_total = totals.narrow(1, d.L * d.L, d.M);          // [B, M]
   const at::Tensor Ce = Ce_in.to(at::kDouble).expand({d.B, d.M, d.L, d.L});
-  return (fluct + at::einsum("bm,bmpq->bpq", {phase_total, Ce})).to(u.scalar_type());
+  return at::add(fluct, at::einsum("bm,bmpq->bpq", {phase_total, Ce})).to(u.scalar_type());
 }
 
 TORCH_LIBRARY_IMPL(phnet, CUDA, m) { m.impl("homogenized_tensor", &homogenized_tensor_cuda); }

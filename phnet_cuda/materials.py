@@ -79,7 +79,7 @@ def check_voxels(vox, name: str = "vox") -> torch.Tensor:
     if vox.dtype.is_complex:
         raise ValueError(f"{name} must be real, got dtype {vox.dtype}")
     if vox.numel() and vox.dtype.is_floating_point:
-        lo, hi = float(vox.min()), float(vox.max())
+        lo, hi = float(vox.detach().min()), float(vox.detach().max())
         if lo < 0 or hi > 1 or lo != lo or hi != hi:
             raise ValueError(f"{name} values must lie in [0, 1] (1 = hard phase), got range [{lo}, {hi}]")
     return vox

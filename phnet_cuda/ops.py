@@ -210,26 +210,28 @@ def _en_backward(ctx, g):
 torch.library.register_autograd("phnet::energy_loss", _en_backward, setup_context=_en_setup)
 
 
-# energy_loss_backward is linear in u and grad; it is differentiated only w.r.t. those two
-# (double backward of the energy, e.g. Hessian-vector products): d/du = grad * K.
+# energy_loss_backward: R_l = grad_l (K u_l - f_l), linear in grad, u, phase, Ke, Fe (double
+# backward of the energy: Hessian-vector products, second-order design loops).
 def _enb_setup(ctx, inputs, output):
     ctx.save_for_backward(*inputs)
 
 
-def _enb_backward(ctx, g):
+def _enb_backward(ctx, G):
     grad, u, phase, Ke, Fe = ctx.saved_tensors
-    if any(ctx.needs_input_grad[2:]):
-        raise NotImplementedError(
-            "phnet::energy_loss_backward: gradients w.r.t. phase/Ke/Fe of the energy gradient "
-            "are not implemented")
-    g = g.contiguous()
-    ggrad = gu = None
+    G = G.contiguous()
+    gl = grad[:, :, None, None, None, None]
+    ggrad = gu = gp = gk = gf = None
     if ctx.needs_input_grad[0]:
-        r = residual(u, phase, Ke, Fe)
-        ggrad = (g * r).sum(dim=(2, 3, 4, 5))
+        ggrad = (G * residual(u, phase, Ke, Fe)).sum(dim=(2, 3, 4, 5))
     if ctx.needs_input_grad[1]:
-        gu = grad[:, :, None, None, None, None] * _ops.stiffness_apply(g, phase, Ke)
-    return ggrad, gu, None, None, None
+        gu = gl * _ops.stiffness_apply(G, phase, Ke.transpose(-1, -2))
+    if ctx.needs_input_grad[2]:
+        gp = _ops.phase_gradient((gl * G).contiguous(), u, (-gl * G).contiguous(), Ke, Fe)
+    if ctx.needs_input_grad[3]:
+        gk = _reduce_to(_ke_grad(gl * G, u, phase), Ke)
+    if ctx.needs_input_grad[4]:
+        gf = _reduce_to(_fe_grad(-gl * G, phase), Fe)
+    return ggrad, gu, gp, gk, gf
 
 
 torch.library.register_autograd("phnet::energy_loss_backward", _enb_backward, setup_context=_enb_setup)
@@ -265,52 +267,56 @@ def _ch_backward(ctx, G):
 torch.library.register_autograd("phnet::homogenized_tensor", _ch_backward, setup_context=_ch_setup)
 
 
-# phase_gradient is linear in a and b (and in u): enough for second-order use in design loops.
+# phase_gradient: g_m = sum_l a_l^T Ke_m u_l + sum_j b_j . Fe_m[:, j], linear in each argument.
 def _pg_setup(ctx, inputs, output):
     ctx.save_for_backward(*inputs)
 
 
 def _pg_backward(ctx, g):
     a, u, b, Ke, Fe = ctx.saved_tensors
-    if any(ctx.needs_input_grad[3:]):
-        raise NotImplementedError("phnet::phase_gradient: gradients w.r.t. Ke/Fe are not implemented")
     g = g.contiguous()
-    ga = gu = gb = None
-    # d/da_l of sum_m g_m a_l^T Ke_m u_l = (K(g) u_l) with phases g; likewise for u (Ke^T).
+    ga = gu = gb = gk = gf = None
+    # d/da_l of sum_e sum_m g_m a_l^T Ke_m u_l is K(g) u_l: a stiffness product with phases g.
     if ctx.needs_input_grad[0]:
         ga = _ops.stiffness_apply(u, g, Ke)
     if ctx.needs_input_grad[1]:
         gu = _ops.stiffness_apply(a, g, Ke.transpose(-1, -2))
     if ctx.needs_input_grad[2]:
         gb = _ops.load_vectors(g, Fe)
-    return ga, gu, gb, None, None
+    if ctx.needs_input_grad[3]:
+        gk = _reduce_to(_ke_grad(a, u, g), Ke)
+    if ctx.needs_input_grad[4]:
+        gf = _reduce_to(_fe_grad(b, g), Fe)
+    return ga, gu, gb, gk, gf
 
 
 torch.library.register_autograd("phnet::phase_gradient", _pg_backward, setup_context=_pg_setup)
 
 
-# element_fields: linear in u, macro_strain, C and phase (stress bilinear).
+# element_fields: eps_l = E_l - B u_l (linear in u, E); sig_l = (sum_m phase_m C_m) eps_l.
 def _ef_setup(ctx, inputs, output):
-    ctx.save_for_backward(*inputs)
+    ctx.save_for_backward(*inputs, output[0])
 
 
 def _ef_backward(ctx, g_strain, g_stress):
-    u, phase, C, macro = ctx.saved_tensors
-    if ctx.needs_input_grad[1] or ctx.needs_input_grad[2]:
-        raise NotImplementedError("phnet::element_fields: gradients w.r.t. phase/C are not implemented")
+    u, phase, C, macro, eps = ctx.saved_tensors
     B, L, n = u.shape[0], u.shape[1], u.shape[-1]
-    g_strain = torch.zeros_like(u.new_empty(B, L, 6, n, n, n)) if g_strain is None else g_strain
+    g_eps = torch.zeros_like(eps) if g_strain is None else g_strain
+    gp = gc = None
     if g_stress is not None:
-        Cv = torch.einsum("bmxyz,bmpq->bxyzpq", phase, C.expand(B, *C.shape[1:]))
-        g_strain = g_strain + torch.einsum("bxyzpq,blpxyz->blqxyz", Cv, g_stress)
+        Cb = C.expand(B, *C.shape[1:])
+        g_eps = g_eps + torch.einsum("bxyzpq,blpxyz->blqxyz", torch.einsum("bmxyz,bmpq->bxyzpq", phase, Cb), g_stress)
+        if ctx.needs_input_grad[1]:
+            gp = torch.einsum("blpxyz,bmpq,blqxyz->bmxyz", g_stress, Cb, eps)
+        if ctx.needs_input_grad[2]:
+            gc = _reduce_to(torch.einsum("bmxyz,blpxyz,blqxyz->bmpq", phase, g_stress, eps), C)
     gu = gm = None
     if ctx.needs_input_grad[0]:
         Bc = reference.center_strain_displacement(n, u.dtype, u.device)
-        ge = -torch.einsum("pr,blpxyz->blxyzr", Bc, g_strain)
-        gu = reference.scatter_elements(ge)
+        gu = reference.scatter_elements(-torch.einsum("pr,blpxyz->blxyzr", Bc, g_eps))
     if ctx.needs_input_grad[3]:
-        gm = g_strain.sum(dim=(3, 4, 5))
-    return gu, None, None, gm
+        gm = g_eps.sum(dim=(3, 4, 5))
+    return gu, gp, gc, gm
 
 
 torch.library.register_autograd("phnet::element_fields", _ef_backward, setup_context=_ef_setup)

@@ -13,8 +13,13 @@ import torch
 from . import fem
 
 
+# Local node nd = 4a + 2b + c at offset (a, b, c) (fem.node_offsets); plain ints so that the
+# functions trace under torch.compile / AOT autograd.
+_OFFSETS = [(nd >> 2, (nd >> 1) & 1, nd & 1) for nd in range(8)]
+
+
 def _offsets() -> list[tuple[int, int, int]]:
-    return [tuple(int(v) for v in row) for row in fem.node_offsets()]
+    return _OFFSETS
 
 
 def gather_elements(field: torch.Tensor) -> torch.Tensor:
