@@ -580,6 +580,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--warmup", type=int, help="untimed calls first (default 2; --quick: 1)")
     p.add_argument("--threads", type=int, help="CPU threads of torch and the ops (default: torch's)")
     p.add_argument("--quick", action="store_true", help="smoke run: n 16, B 1, few repeats")
+    p.add_argument("--ops", nargs="+", help="only these ops (default: all of " + ", ".join(sorted({o.name for o in OPS})) + ")")
     p.add_argument("--no-compile", dest="compile", action="store_false",
                    help="skip the torch.compile'd reference")
     p.add_argument("--bandwidth-gib", type=float, default=1.0, help="size of the bandwidth copy")
@@ -622,7 +623,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bandwidth {d} ({device_name(d)}): {bw['GBps']:.1f} GB/s "
               f"(clone {bw['clone_GBps']:.1f}, copy {bw['copy_GBps']:.1f})")
 
-    cases = [(d, n, B, op) for d in devices for n in opts.n for B in opts.batch for op in OPS]
+    selected = [op for op in OPS if not opts.ops or op.name in opts.ops]
+    if not selected:
+        raise SystemExit(f"--ops {opts.ops}: no such op (choose from {sorted({o.name for o in OPS})})")
+    cases = [(d, n, B, op) for d in devices for n in opts.n for B in opts.batch for op in selected]
     rows = [run_row(op, d, dtype, n, B, opts, bandwidth)
             for d, n, B, op in (tqdm(cases, desc="rows", unit="row") if tqdm else cases)]
 

@@ -43,10 +43,12 @@ std::tuple<at::Tensor, at::Tensor> element_fields_cpu(
       T ue[kElementDofs][kLanes];
       T eps[kVoigt][kLanes];
       T sig[kVoigt][kLanes];
+      T cb[kVoigt * kVoigt][kLanes];
       for (int j = 0; j < n; ++j) {
         for (int k0 = 0; k0 < n; k0 += kLanes) {
           const int wv = std::min(kLanes, n - k0);
           load_phases(pp + b * M * nn, nn, M, n, i, j, k0, wv, ph);
+          blend_stiffness<T, kLanes>(C_b, ph, kLanes, M, cb);
           const int64_t voxel = (static_cast<int64_t>(i) * n + j) * n + k0;
           for (int l = 0; l < L; ++l) {
             gather_element<T, kLanes>(up + ((b * L) + l) * 3 * nn, nn, n, i, j, k0, wv, ue);
@@ -54,7 +56,7 @@ std::tuple<at::Tensor, at::Tensor> element_fields_cpu(
             const T* E0 = mp + (b * L + l) * kVoigt;
             for (int p = 0; p < kVoigt; ++p)
               for (int w = 0; w < kLanes; ++w) eps[p][w] = E0[p] - eps[p][w];
-            element_stress<T, kLanes>(C_b, ph, kLanes, M, eps, sig);
+            element_stress<T, kLanes>(cb, eps, sig);
             T* e_out = ep + (b * L + l) * kVoigt * nn + voxel;
             T* s_out = sp + (b * L + l) * kVoigt * nn + voxel;
             for (int p = 0; p < kVoigt; ++p)

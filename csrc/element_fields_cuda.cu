@@ -31,8 +31,10 @@ __global__ void element_fields_kernel(const T* __restrict__ u,      // [B, L, 3,
     gather_element<T, 1>(u + bl * 3 * nn, nn, n, i, j, k, 1, ue);
     element_center_strain<T, 1>(ue, static_cast<T>(n), eps);
     for (int p = 0; p < kVoigt; ++p) eps[p][0] = macro[bl * kVoigt + p] - eps[p][0];
-    element_stress<T, 1>(C + (C_batched ? b * M * kVoigt * kVoigt : 0),
-                         phase + b * M * nn + e, nn, M, eps, sig);
+    T cb[kVoigt * kVoigt][1];
+    blend_stiffness<T, 1>(C + (C_batched ? b * M * kVoigt * kVoigt : 0), phase + b * M * nn + e,
+                          nn, M, cb);
+    element_stress<T, 1>(cb, eps, sig);
     for (int p = 0; p < kVoigt; ++p) {
       strain[(bl * kVoigt + p) * nn + e] = eps[p][0];
       stress[(bl * kVoigt + p) * nn + e] = sig[p][0];

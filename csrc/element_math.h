@@ -42,39 +42,62 @@ PHNET_HD int64_t corner_node(int n, int i, int j, int k, int nd) {
   return (static_cast<int64_t>(ii) * n + jj) * n + kk;
 }
 
+// Row offset of local node nd's (x, y) position for voxel row (i, j): i1 = i+1 mod n, etc.
+PHNET_HD int64_t corner_row(int n, int i, int j, int nd) {
+  int ii = i + (nd >> 2);
+  int jj = j + ((nd >> 1) & 1);
+  if (ii >= n) ii -= n;
+  if (jj >= n) jj -= n;
+  return (static_cast<int64_t>(ii) * n + jj) * n;
+}
+
 // ue[d][w] = field[dof d of voxel (i, j, k0 + w)] for w < wv, 0 for the padding lanes.
-// field: [3, n, n, n] of one load case; nn = n^3.
+// field: [3, n, n, n] of one load case; nn = n^3. Full chunks that do not wrap around in z
+// read W contiguous values per node and component (vectorised on the CPU).
 template <typename T, int W>
 PHNET_HD void gather_element(const T* field, int64_t nn, int n, int i, int j, int k0, int wv,
                              T (*ue)[W]) {
   for (int nd = 0; nd < 8; ++nd) {
-    for (int w = 0; w < W; ++w) {
-      if (w < wv) {
-        const int64_t node = corner_node(n, i, j, k0 + w, nd);
-        ue[3 * nd + 0][w] = field[node];
-        ue[3 * nd + 1][w] = field[nn + node];
-        ue[3 * nd + 2][w] = field[2 * nn + node];
+    const int c = nd & 1;
+    const int64_t row = corner_row(n, i, j, nd);
+    for (int comp = 0; comp < 3; ++comp) {
+      const T* src = field + comp * nn + row;
+      T* dst = ue[3 * nd + comp];
+      if (wv == W && k0 + c + W <= n) {
+        for (int w = 0; w < W; ++w) dst[w] = src[k0 + c + w];
       } else {
-        ue[3 * nd + 0][w] = T(0);
-        ue[3 * nd + 1][w] = T(0);
-        ue[3 * nd + 2][w] = T(0);
+        for (int w = 0; w < W; ++w) {
+          int kk = k0 + w + c;
+          if (kk >= n) kk -= n;
+          dst[w] = w < wv ? src[kk] : T(0);
+        }
       }
     }
   }
 }
 
-// field[dof d of voxel (i, j, k0 + w)] += ye[d][w] for w < wv. Lanes are visited in order, so
-// neighbouring voxels of one call that share a node accumulate correctly; the caller makes
-// sure no other thread writes the same nodes at the same time (CPU) or uses atomics (CUDA).
+// field[dof d of voxel (i, j, k0 + w)] += ye[d][w] for w < wv. Each (node, component) pass
+// touches distinct addresses, and passes run in order, so voxels of one call that share a node
+// accumulate correctly; the caller makes sure no other thread writes the same nodes at the
+// same time (CPU) or uses atomics (CUDA).
 template <typename T, int W>
 PHNET_HD void scatter_add_element(T* field, int64_t nn, int n, int i, int j, int k0, int wv,
                                   const T (*ye)[W]) {
-  for (int w = 0; w < wv; ++w) {
-    for (int nd = 0; nd < 8; ++nd) {
-      const int64_t node = corner_node(n, i, j, k0 + w, nd);
-      field[node] += ye[3 * nd + 0][w];
-      field[nn + node] += ye[3 * nd + 1][w];
-      field[2 * nn + node] += ye[3 * nd + 2][w];
+  for (int nd = 0; nd < 8; ++nd) {
+    const int c = nd & 1;
+    const int64_t row = corner_row(n, i, j, nd);
+    for (int comp = 0; comp < 3; ++comp) {
+      T* dst = field + comp * nn + row;
+      const T* src = ye[3 * nd + comp];
+      if (wv == W && k0 + c + W <= n) {
+        for (int w = 0; w < W; ++w) dst[k0 + c + w] += src[w];
+      } else {
+        for (int w = 0; w < wv; ++w) {
+          int kk = k0 + w + c;
+          if (kk >= n) kk -= n;
+          dst[kk] += src[w];
+        }
+      }
     }
   }
 }
@@ -94,7 +117,8 @@ PHNET_HD void blend_entry(const T* mats, int64_t mat_stride, const T* ph, int64_
 // ye[l][r][w] = sum_s Kb[r][s] ue[l][s][w] for the nl (<= LC) load cases, with
 // Kb = sum_m ph_m Ke[m] formed entry by entry (never stored as a whole 24 x 24 matrix), so the
 // blend costs M per entry once for all nl loads.
-// Ke: [M, 24, 24]; ph: [M] x lanes with stride ph_stride.
+// Ke: [M, 24, 24]; ph: [M] x lanes with stride ph_stride. (Compiling M = 2 as a constant
+// made GCC's code about 3x slower, so M and nl stay runtime values.)
 template <typename T, int W, int LC>
 PHNET_HD void element_matvec(const T* Ke, const T* ph, int64_t ph_stride, int M, int nl,
                              const T (*ue)[kElementDofs][W], T (*ye)[kElementDofs][W]) {
@@ -212,17 +236,21 @@ PHNET_HD void element_center_strain(const T (*ue)[W], T inv_h, T (*eps)[W]) {
   }
 }
 
-// sig[p][w] = sum_q (sum_m ph_m C[m][p][q]) eps[q][w]. C: [M, 6, 6].
+// cb[p*6+q][w] = sum_m ph_m C[m][p][q]: the voxel's blended stiffness. C: [M, 6, 6].
 template <typename T, int W>
-PHNET_HD void element_stress(const T* C, const T* ph, int64_t ph_stride, int M,
-                             const T (*eps)[W], T (*sig)[W]) {
+PHNET_HD void blend_stiffness(const T* C, const T* ph, int64_t ph_stride, int M,
+                              T (*cb)[W]) {
+  for (int pq = 0; pq < kVoigt * kVoigt; ++pq)
+    blend_entry<T, W>(C + pq, kVoigt * kVoigt, ph, ph_stride, M, cb[pq]);
+}
+
+// sig[p][w] = sum_q cb[p*6+q][w] eps[q][w] (cb from blend_stiffness).
+template <typename T, int W>
+PHNET_HD void element_stress(const T (*cb)[W], const T (*eps)[W], T (*sig)[W]) {
   for (int p = 0; p < kVoigt; ++p) {
     for (int w = 0; w < W; ++w) sig[p][w] = T(0);
-    for (int q = 0; q < kVoigt; ++q) {
-      T cb[W];
-      blend_entry<T, W>(C + p * kVoigt + q, kVoigt * kVoigt, ph, ph_stride, M, cb);
-      for (int w = 0; w < W; ++w) sig[p][w] += cb[w] * eps[q][w];
-    }
+    for (int q = 0; q < kVoigt; ++q)
+      for (int w = 0; w < W; ++w) sig[p][w] += cb[p * kVoigt + q][w] * eps[q][w];
   }
 }
 

@@ -52,8 +52,7 @@ at::Tensor energy_loss_cpu(const at::Tensor& u_in,      // [B, L, 3, n, n, n]
             for (int l = 0; l < nl; ++l)
               gather_element<T, kLanes>(up + ((b * L) + l0 + l) * 3 * nn, nn, n, i, j, k0, wv,
                                         ue[l]);
-            element_energy<T, kLanes, kMaxLoadChunk>(Ke_b, Fe_b, L, l0, ph, kLanes, M, nl, ue,
-                                                     en);
+            element_energy<T, kLanes, kMaxLoadChunk>(Ke_b, Fe_b, L, l0, ph, kLanes, M, nl, ue, en);
             for (int l = 0; l < nl; ++l) {
               double s = 0.0;
               for (int w = 0; w < wv; ++w) s += static_cast<double>(en[l][w]);

@@ -9,9 +9,12 @@ each function's docstring. Main entry points:
 * ``ops`` - the element-matrix-level custom ops (stiffness_apply, load_vectors, energy,
   residual, homogenized_sum, phase_gradient, element_fields).
 * ``materials``, ``fem``, ``reference`` - Voigt materials, element matrices, pure-PyTorch oracle.
+* ``shapes`` - parallelepiped cells: ``lattice_matrix``, ``strain_map`` and the shape-material
+  transformation (``transform_stiffness`` / ``recover_stiffness``), converters from/to the
+  reference method's shape convention.
 """
 
-from . import fem, materials, ops, reference
+from . import fem, materials, ops, reference, shapes
 from ._lib import has_cuda_kernels, load_library
 from .materials import (
     anisotropic_phases,
@@ -22,6 +25,14 @@ from .materials import (
 )
 from .ops import element_fields, load_vectors, phase_gradient, residual, stiffness_apply
 from .problem import CellProblem, energy_loss, homogenized_tensor
+from .shapes import (
+    from_reference_convention,
+    lattice_matrix,
+    recover_stiffness,
+    strain_map,
+    to_reference_convention,
+    transform_stiffness,
+)
 
 __version__ = "0.1.0"
 
@@ -31,18 +42,25 @@ __all__ = [
     "element_fields",
     "energy_loss",
     "fem",
+    "from_reference_convention",
     "has_cuda_kernels",
     "homogenized_tensor",
     "isotropic_stiffness",
+    "lattice_matrix",
     "load_library",
     "load_vectors",
     "material_voxel_tensor",
     "materials",
     "ops",
     "phase_gradient",
+    "recover_stiffness",
     "reference",
     "residual",
+    "shapes",
     "stiffness_apply",
+    "strain_map",
     "symmetric_basis",
+    "to_reference_convention",
+    "transform_stiffness",
     "two_phase_stiffness",
 ]

@@ -110,7 +110,7 @@ def cmd_demo(args) -> int:
           f"E = {args.E:g}, nu = {args.nu:g}, soft ratio {args.soft_ratio:g}, device {device}")
     res = homogenize(vox, E=args.E, nu=args.nu, soft_ratio=args.soft_ratio, tol=args.tol, device=device)
     CH = res.CH.cpu()
-    print(f"numerical homogenization (matrix-free Jacobi-PCG on the custom ops): {res.iterations} "
+    print(f"numerical homogenization (matrix-free multigrid-preconditioned CG on the custom ops): {res.iterations} "
           f"iterations, {res.seconds:.2f} s, max residual {float(res.residual.max()):.1e}")
     print(f"C^H (Voigt xx yy zz yz xz xy):\n{_format_matrix(CH)}")
     consts = engineering_constants(CH)
@@ -151,9 +151,9 @@ def _demo_plot(vox, vm, history, path):
     import matplotlib.pyplot as plt
     k = vox.shape[-1] // 2
     fig, axes = plt.subplots(1, 3, figsize=(13, 4))
-    axes[0].imshow(vox[:, :, k].T, origin="lower", cmap="gray_r")
+    axes[0].imshow(vox[:, :, k].numpy().T, origin="lower", cmap="gray_r")
     axes[0].set_title(f"cell, slice z = {k}")
-    im = axes[1].imshow(vm[:, :, k].T, origin="lower", cmap="inferno")
+    im = axes[1].imshow(vm[:, :, k].numpy().T, origin="lower", cmap="inferno")
     axes[1].set_title("von Mises stress, unit macro strain e_xx")
     fig.colorbar(im, ax=axes[1])
     axes[2].semilogy(history)

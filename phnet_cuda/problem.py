@@ -5,6 +5,15 @@ Conventions (../shared/CONVENTIONS.md): voxel arrays ``[B, n, n, n]`` in [0, 1] 
 cube (h = 1/n, |Omega| = 1), 1 = hard phase C(E, nu), 0 = soft phase C(soft_ratio E, nu);
 displacements ``[B, 6, 3, n, n, n]`` (or the network's ``[B, 18, n, n, n]``), load case i =
 unit macroscopic strain e_i in Voigt order [xx, yy, zz, yz, xz, xy].
+
+Parallelepiped cells (``shape=``, CONVENTIONS "Parallelepiped cells", this library's parameter
+convention - see ``shapes.from_reference_convention`` for the reference method's) are handled by
+the shape-material transformation (``shapes.strain_map``): the problem is posed on the reference
+cube with the per-phase material C_hat = M^-T C M^-1, where M = strain_map(J) is built from the
+lattice matrix J scaled to unit volume (``shapes.unit_volume``). The cube's load case i (unit
+cube strain e_i) is then the physical macroscopic strain M^-1 e_i of the cell, and the cube
+displacement u_hat_i is the physical fluctuation w_i(x) = J^-T u_hat_i(J^-1 x). Homogenized
+tensors are returned for the cell in the global basis (C^H_Q = M^T C_hat^H M).
 """
 
 from __future__ import annotations
@@ -13,7 +22,7 @@ from collections import OrderedDict
 
 import torch
 
-from . import fem, ops
+from . import fem, ops, shapes
 from .materials import DEFAULT_SOFT_RATIO, check_voxels, two_phase_fractions, two_phase_stiffness
 
 _REDUCTIONS = ("none", "sum", "mean")
@@ -21,13 +30,6 @@ _REDUCTIONS = ("none", "sum", "mean")
 
 def _is_scalar(x) -> bool:
     return not isinstance(x, torch.Tensor) or x.dim() == 0
-
-
-def _reject_shape(shape) -> None:
-    if shape is not None:
-        raise ValueError(
-            "shape=: parallelepiped cells need the shape-material transformation, which this "
-            "version does not implement yet; pass shape=None (unit cube)")
 
 
 class CellProblem:
@@ -38,13 +40,22 @@ class CellProblem:
     Args:
         n: voxels per edge (h = 1/n).
         E, nu, soft_ratio: base material; scalars or per-sample ``[B]`` tensors.
-        shape: parallelepiped parameters (not yet supported: must be None).
+        shape: None (unit cube) or parallelepiped parameters
+            ``(alpha_xy, alpha_yz, alpha_xz, l_x, l_y, l_z)`` (degrees; lengths in any unit, only
+            their ratios matter), ``[6]`` shared or ``[B, 6]`` per sample (this library's
+            convention; convert the reference method's with ``shapes.from_reference_convention``).
+            Invalid parameters raise ValueError.
         device, dtype: where and in which precision the ops run (float32 or float64).
 
     Attributes:
-        C  ``[B|1, 2, 6, 6]`` phase stiffness (hard, soft);
+        C     ``[B|1, 2, 6, 6]`` physical phase stiffness (hard, soft) in the global frame;
+        C_hat ``[B|1, 2, 6, 6]`` cube material M^-T C M^-1 of each phase (= C for shape None),
+              so every voxel is still a two-phase mixture vox C_hat[0] + (1 - vox) C_hat[1];
+        J     ``[B|1, 3, 3]`` lattice matrix scaled to unit volume (identity for shape None);
+        M     ``[B|1, 6, 6]`` strain map of J (eps_hat = M eps; identity for shape None);
+        shape None, or the validated parameters ``[B|1, 6]`` (float64, CPU);
         Ke ``[B|1, 2, 24, 24]``, Fe ``[B|1, 2, 24, 6]``, Ce ``[B|1, 2, 6, 6]`` element matrices
-        (fem.element_matrices with h = 1/n), computed in float64 then cast.
+        of C_hat (fem.element_matrices with h = 1/n), computed in float64 then cast.
     """
 
     def __init__(self, n: int, *, E=1.0, nu=0.3, soft_ratio=DEFAULT_SOFT_RATIO, shape=None,
@@ -53,18 +64,45 @@ class CellProblem:
             raise ValueError(f"n must be a positive int, got {n!r}")
         if dtype not in (torch.float32, torch.float64):
             raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
-        _reject_shape(shape)
         self.n, self.dtype = n, dtype
         self.device = torch.device(device) if device is not None else torch.device("cpu")
         C = two_phase_stiffness(E, nu, soft_ratio, dtype=torch.float64)  # [2, 6, 6] or [B, 2, 6, 6]
         if C.dim() == 3:
             C = C.unsqueeze(0)
-        Ke, Fe, Ce = fem.element_matrices(C, 1.0 / n)
-        self.batch = C.shape[0]  # 1 = shared by every sample
+        if shape is None:
+            self.shape = None
+            J = torch.eye(3, dtype=torch.float64).unsqueeze(0)
+            M = torch.eye(6, dtype=torch.float64).unsqueeze(0)
+            C_hat = C
+        else:
+            params = shapes.shape_parameters(shape).cpu()
+            self.shape = params if params.dim() == 2 else params.unsqueeze(0)
+            Bs, Bc = self.shape.shape[0], C.shape[0]
+            if Bs != 1 and Bc != 1 and Bs != Bc:
+                raise ValueError(f"shape has batch {Bs}, but the per-sample materials have batch {Bc}")
+            J = shapes.unit_volume(shapes.lattice_matrix(self.shape))
+            M = shapes.strain_map(J)
+            C_hat = shapes.transform_stiffness(C, M[:, None])  # [max(Bs, Bc), 2, 6, 6]
+        Ke, Fe, Ce = fem.element_matrices(C_hat, 1.0 / n)
+        self.batch = C_hat.shape[0]  # 1 = shared by every sample
         self.C = C.to(self.device, dtype)
+        self.C_hat = C_hat.to(self.device, dtype).contiguous()
+        self.J = J.to(self.device, dtype)
+        self.M = M.to(self.device, dtype)
+        self._M_inv = torch.linalg.inv(M).to(self.device, dtype)
         self.Ke = Ke.to(self.device, dtype).contiguous()
         self.Fe = Fe.to(self.device, dtype).contiguous()
         self.Ce = Ce.to(self.device, dtype).contiguous()
+
+    def recover(self, CH_hat: torch.Tensor) -> torch.Tensor:
+        """C^H of the cell in the global basis from the cube's: M^T CH_hat M, ``[B, 6, 6]``.
+
+        ``CH_hat`` ``[B, 6, 6]`` is the homogenized tensor of the cube problem (e.g.
+        ``ops.homogenized_sum`` with this problem's Ke/Fe/Ce at the solution, |P| = 1). Returned
+        unchanged for shape None; otherwise in CH_hat's dtype and device, differentiable."""
+        if self.shape is None:
+            return CH_hat
+        return shapes.recover_stiffness(CH_hat, self.M)
 
     # -- inputs ------------------------------------------------------------------------
     def phases(self, vox) -> torch.Tensor:
@@ -97,7 +135,17 @@ class CellProblem:
 
         Returns ``[B, 6]`` for ``reduction="none"`` (L_i = u_i^T K u_i / 2 - u_i^T f_i, unit-cube
         volume); for ``"sum"`` the total over batch and load cases; for ``"mean"`` the batch
-        mean of the per-sample loss L = sum_i L_i. Differentiable w.r.t. u (and vox)."""
+        mean of the per-sample loss L = sum_i L_i. Differentiable w.r.t. u (and vox).
+
+        Parallelepiped cells: K and f are those of the cube with C_hat (u = cube displacements,
+        load case i = unit cube strain e_i). Since |P| = 1 and dx = |det J| dxi, L_i equals the
+        physical potential energy per unit cell volume, (1/|Q|) int_Q ..., of the fluctuation
+        w_i(x) = J^-T u_i(J^-1 x) under the physical macroscopic strain M^-1 e_i - the factor
+        between the cube energy and the cell's total energy is |Q| = |det J|, which is 1 here
+        because J is scaled to unit volume. So the identity C_hat^H_ii(u) = C_hat_vol_ii + 2 L_i(u)
+        of the cube holds for every shape, the minimizer is the FE solution for every shape,
+        and the loss does not depend on the cell's overall scale (the unit cube in any size
+        gives exactly the shape=None loss)."""
         if reduction not in _REDUCTIONS:
             raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
         phase = self.phases(vox)
@@ -113,18 +161,22 @@ class CellProblem:
         """C^H ``[B, 6, 6]`` from the energy form (CONVENTIONS) for displacements u.
 
         Exact at the solution of K u = f; for any other periodic u the diagonal is an upper
-        bound. Differentiable w.r.t. u and vox (design sensitivities)."""
+        bound (for parallelepipeds: the diagonal of the cube tensor, and every quadratic form
+        eps^T C^H_Q eps). Differentiable w.r.t. u and vox (design sensitivities).
+        Parallelepiped cells: u are the cube displacements; the cube's C_hat^H is recovered to
+        the cell's C^H_Q = M^T C_hat^H M in the global (x, y, z) Voigt basis (``recover``)."""
         phase = self.phases(vox)
         u = self.displacements(u, phase.shape[0])
-        return ops.homogenized_sum(u.contiguous(), phase, self.Ke, self.Fe, self.Ce)
+        return self.recover(ops.homogenized_sum(u.contiguous(), phase, self.Ke, self.Fe, self.Ce))
 
     def stiffness_apply(self, u: torch.Tensor, vox) -> torch.Tensor:
-        """K u ``[B, L, 3, n, n, n]`` for any number of load cases L."""
+        """K u ``[B, L, 3, n, n, n]`` for any number of load cases L (cube K, with C_hat)."""
         phase = self.phases(vox)
         return ops.stiffness_apply(u.contiguous(), phase, self.Ke)
 
     def load_vectors(self, vox) -> torch.Tensor:
-        """f ``[B, 6, 3, n, n, n]`` of the six unit macroscopic strains."""
+        """f ``[B, 6, 3, n, n, n]`` of the six unit macroscopic strains (cube strains e_i; for a
+        parallelepiped the physical macroscopic strains M^-1 e_i)."""
         return ops.load_vectors(self.phases(vox), self.Fe)
 
     def residual(self, u: torch.Tensor, vox) -> torch.Tensor:
@@ -134,25 +186,46 @@ class CellProblem:
         return ops.residual(u.contiguous(), phase, self.Ke, self.Fe)
 
     def element_fields(self, u: torch.Tensor, vox, macro_strain=None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Voxel-average strain and stress (Voigt, engineering shears).
+        """Voxel-average strain and stress (Voigt, engineering shears) in the global frame.
 
-        Without ``macro_strain``: all six load cases, ``[B, 6, 6, n, n, n]`` each (load case,
-        component, grid). With ``macro_strain`` ``[6]`` or ``[B, 6]``: the superposed field
-        eps = sum_i E_i (e_i - B u_i), ``[B, 6, n, n, n]`` each."""
+        Without ``macro_strain``: the six unit macroscopic strains e_i, ``[B, 6, 6, n, n, n]``
+        each (load case, component, grid). With ``macro_strain`` ``[6]`` or ``[B, 6]``: the
+        superposed field under that macroscopic strain, ``[B, 6, n, n, n]`` each.
+
+        Unit cube: eps = sum_i E_i (e_i - B u_i), sigma = C_e eps. Parallelepiped cells: the
+        macroscopic strains E are PHYSICAL (global frame), u the cube displacements. The cube
+        problem is loaded by E_hat = M E (fluctuation sum_i E_hat_i u_i), and its voxel
+        averages are mapped back: eps = M^-1 eps_hat, sigma = M^T sigma_hat (= C_e eps). They
+        are the averages over the voxel's image in the cell (an affine image, so averages are
+        preserved); the volume average of eps is E, and at the solution that of sigma is C^H_Q E.
+        """
         phase = self.phases(vox)
         u = self.displacements(u, phase.shape[0])
         B = u.shape[0]
         if macro_strain is None:
-            macro = torch.eye(6, dtype=self.dtype, device=self.device).expand(B, 6, 6).contiguous()
-            return ops.element_fields(u.contiguous(), phase, self.C, macro)
-        E = torch.as_tensor(macro_strain, dtype=self.dtype, device=self.device)
-        if E.shape == (6,):
-            E = E.expand(B, 6)
-        if E.shape != (B, 6):
-            raise ValueError(f"macro_strain must be [6] or [{B}, 6], got shape {tuple(E.shape)}")
-        u_E = torch.einsum("bi,bicxyz->bcxyz", E, u).unsqueeze(1).contiguous()
-        eps, sig = ops.element_fields(u_E, phase, self.C, E.unsqueeze(1).contiguous())
-        return eps[:, 0], sig[:, 0]
+            E = torch.eye(6, dtype=self.dtype, device=self.device).expand(B, 6, 6)
+        else:
+            E = torch.as_tensor(macro_strain, dtype=self.dtype, device=self.device)
+            if E.shape == (6,):
+                E = E.expand(B, 6)
+            if E.shape != (B, 6):
+                raise ValueError(f"macro_strain must be [6] or [{B}, 6], got shape {tuple(E.shape)}")
+            E = E.unsqueeze(1)  # [B, 1, 6]
+        if self.shape is None:
+            if macro_strain is None:
+                return ops.element_fields(u.contiguous(), phase, self.C, E.contiguous())
+            u_E = torch.einsum("bli,bicxyz->blcxyz", E, u).contiguous()
+            eps, sig = ops.element_fields(u_E, phase, self.C, E.contiguous())
+            return eps[:, 0], sig[:, 0]
+        M = self.M.expand(B, 6, 6)
+        E_hat = torch.einsum("bpq,blq->blp", M, E).contiguous()  # cube macro strains
+        u_E = torch.einsum("bli,bicxyz->blcxyz", E_hat, u).contiguous()
+        eps_hat, sig_hat = ops.element_fields(u_E, phase, self.C_hat, E_hat)
+        eps = torch.einsum("bpq,blqxyz->blpxyz", self._M_inv.expand(B, 6, 6), eps_hat)
+        sig = torch.einsum("bqp,blqxyz->blpxyz", M, sig_hat)
+        if macro_strain is not None:
+            return eps[:, 0], sig[:, 0]
+        return eps, sig
 
 
 _CACHE: OrderedDict = OrderedDict()
@@ -160,22 +233,24 @@ _CACHE_SIZE = 16
 
 
 def _problem_for(n: int, E, nu, soft_ratio, shape, device, dtype) -> CellProblem:
-    """CellProblem for scalar materials is cached (keyed by value), so the functional API
-    recomputes nothing in a loop; per-sample tensors build a fresh one (cheap: B x 2 small
-    matrices)."""
-    _reject_shape(shape)
-    if all(_is_scalar(x) for x in (E, nu, soft_ratio)):
-        key = (n, float(E), float(nu), float(soft_ratio), str(device), dtype)
+    """CellProblem for scalar materials and no or one shared shape is cached (keyed by value,
+    shape included), so the functional API recomputes nothing in a loop; per-sample materials or
+    shapes build a fresh one (cheap: B x 2 small matrices)."""
+    params = None if shape is None else shapes.shape_parameters(shape)
+    if all(_is_scalar(x) for x in (E, nu, soft_ratio)) and (params is None or params.dim() == 1):
+        shape_key = None if params is None else tuple(params.tolist())
+        key = (n, float(E), float(nu), float(soft_ratio), shape_key, str(device), dtype)
         prob = _CACHE.get(key)
         if prob is None:
-            prob = CellProblem(n, E=float(E), nu=float(nu), soft_ratio=float(soft_ratio), device=device, dtype=dtype)
+            prob = CellProblem(n, E=float(E), nu=float(nu), soft_ratio=float(soft_ratio), shape=params,
+                               device=device, dtype=dtype)
             _CACHE[key] = prob
             if len(_CACHE) > _CACHE_SIZE:
                 _CACHE.popitem(last=False)
         else:
             _CACHE.move_to_end(key)
         return prob
-    return CellProblem(n, E=E, nu=nu, soft_ratio=soft_ratio, device=device, dtype=dtype)
+    return CellProblem(n, E=E, nu=nu, soft_ratio=soft_ratio, shape=params, device=device, dtype=dtype)
 
 
 def _u_meta(u) -> tuple[int, torch.device, torch.dtype]:
@@ -196,10 +271,17 @@ def energy_loss(u: torch.Tensor, vox, *, E=1.0, nu=0.3, soft_ratio=DEFAULT_SOFT_
         u: ``[B, 6, 3, n, n, n]`` or ``[B, 18, n, n, n]`` (float32/float64, CPU/CUDA).
         vox: ``[B, n, n, n]`` (or ``[n, n, n]`` for B = 1) in [0, 1], 1 = hard phase.
         E, nu, soft_ratio: scalars or per-sample ``[B]`` tensors.
-        shape: parallelepiped parameters (not yet supported; None = unit cube).
+        shape: None (unit cube) or ``(alpha_xy, alpha_yz, alpha_xz, l_x, l_y, l_z)`` (degrees,
+            lengths), ``[6]`` or per-sample ``[B, 6]`` (this library's convention).
         reduction: ``"none"`` -> ``[B, 6]`` energies L_i = u_i^T K u_i / 2 - u_i^T f_i;
             ``"sum"`` -> their total; ``"mean"`` -> batch mean of L = sum_i L_i.
     Differentiable w.r.t. u (fused backward K u - f) and vox.
+
+    Parallelepiped cells: u are displacements on the reference cube and K, f those of the cube
+    with the transformed material C_hat (lattice matrix scaled to unit volume); L_i is the
+    physical potential energy per unit cell volume of the fluctuation J^-T u_i(J^-1 x) under the
+    physical macroscopic strain M^-1 e_i (see ``CellProblem.energy_loss``), so the loss is
+    minimal at the FE solution for every shape and independent of the cell's overall scale.
     """
     n, device, dtype = _u_meta(u)
     return _problem_for(n, E, nu, soft_ratio, shape, device, dtype).energy_loss(u, vox, reduction)
@@ -210,6 +292,8 @@ def homogenized_tensor(u: torch.Tensor, vox, *, E=1.0, nu=0.3, soft_ratio=DEFAUL
     """Homogenized stiffness ``[B, 6, 6]`` (energy form, Voigt) from displacements u.
 
     Same arguments as ``energy_loss``. Exact at the FE solution; differentiable w.r.t. u and vox.
+    For a parallelepiped ``shape`` it is the cell's C^H_Q in the global (x, y, z) basis,
+    recovered from the cube's as M^T C_hat^H M (u are the cube displacements).
     """
     n, device, dtype = _u_meta(u)
     return _problem_for(n, E, nu, soft_ratio, shape, device, dtype).homogenized_tensor(u, vox)

@@ -9,6 +9,7 @@ positive definite, so CG converges to the unique zero-mean solution.
 
 from __future__ import annotations
 
+import math
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from . import ops
 from .materials import DEFAULT_SOFT_RATIO, check_voxels
 from .problem import CellProblem
 
-PRECONDITIONERS = ("jacobi", "none")
+PRECONDITIONERS = ("multigrid", "jacobi", "none")
 
 
 @dataclass
@@ -54,25 +55,227 @@ def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return (a * b).sum(dim=(2, 3, 4, 5))
 
 
-def jacobi_blocks(phase: torch.Tensor, Ke: torch.Tensor) -> torch.Tensor:
-    """Inverse 3 x 3 nodal diagonal blocks of K, ``[B, n, n, n, 3, 3]``.
+def _offsets():
+    return [(nd >> 2, (nd >> 1) & 1, nd & 1) for nd in range(8)]
 
-    Block of node p = sum over its 8 voxels e of (sum_m phase_m Ke_m)[3 nd + :3, 3 nd + :3],
-    nd being p's local index in e."""
-    B, n = phase.shape[0], phase.shape[-1]
-    Kb = Ke.expand(B, *Ke.shape[1:])
-    diag = torch.zeros(B, n, n, n, 3, 3, dtype=phase.dtype, device=phase.device)
-    for nd in range(8):
-        a, b, c = nd >> 2, (nd >> 1) & 1, nd & 1
-        blk = Kb[:, :, 3 * nd:3 * nd + 3, 3 * nd:3 * nd + 3]  # [B, M, 3, 3]
-        per_voxel = torch.einsum("bmxyz,bmij->bxyzij", phase, blk)
-        diag += torch.roll(per_voxel, shifts=(a, b, c), dims=(1, 2, 3))
-    return torch.linalg.inv(diag)
+
+def _assemble_blocks(blocks_per_voxel) -> torch.Tensor:
+    """Nodal 3 x 3 diagonal blocks ``[B, n, n, n, 3, 3]`` from per-voxel element blocks:
+    ``blocks_per_voxel(nd)`` -> ``[B, n, n, n, 3, 3]`` = the (nd, nd) block of each voxel's
+    element matrix; node p collects it from the voxel of which it is local node nd."""
+    total = None
+    for nd, (a, b, c) in enumerate(_offsets()):
+        part = torch.roll(blocks_per_voxel(nd), shifts=(a, b, c), dims=(1, 2, 3))
+        total = part if total is None else total + part
+    return total
+
+
+def jacobi_blocks(phase: torch.Tensor, Ke: torch.Tensor) -> torch.Tensor:
+    """Inverse 3 x 3 nodal diagonal blocks of K ``[B, n, n, n, 3, 3]`` for a phase mixture
+    (phase ``[B, M, n, n, n]``, Ke ``[B|1, M, 24, 24]``)."""
+    Kb = Ke.expand(phase.shape[0], *Ke.shape[1:])
+    return torch.linalg.inv(_assemble_blocks(
+        lambda nd: torch.einsum("bmxyz,bmij->bxyzij", phase, Kb[:, :, 3 * nd:3 * nd + 3, 3 * nd:3 * nd + 3])))
 
 
 def _apply_blocks(inv: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
     """z = D^-1 r for r ``[B, L, 3, n, n, n]``."""
     return torch.einsum("bxyzij,bljxyz->blixyz", inv, r)
+
+
+# ----------------------------------------------------------------------------------- multigrid
+def prolongate(xc: torch.Tensor) -> torch.Tensor:
+    """Periodic trilinear interpolation ``[B, L, 3, m, m, m]`` -> ``[B, L, 3, 2m, 2m, 2m]``:
+    fine node 2I copies coarse node I, fine node 2I+1 averages I and I+1 (per axis)."""
+    x = xc
+    for dim in (3, 4, 5):
+        mid = 0.5 * (x + torch.roll(x, shifts=-1, dims=dim))
+        x = torch.stack((x, mid), dim=dim + 1).flatten(dim, dim + 1)
+    return x
+
+
+def restrict(xf: torch.Tensor) -> torch.Tensor:
+    """Transpose of ``prolongate`` ``[B, L, 3, 2m, 2m, 2m]`` -> ``[B, L, 3, m, m, m]``:
+    coarse I gathers fine 2I with weight 1 and fine 2I +- 1 with weight 1/2 (per axis)."""
+    x = xf
+    for dim in (3, 4, 5):
+        even = x.narrow(dim, 0, x.shape[dim] // 2 * 2)
+        idx_even = torch.arange(0, x.shape[dim], 2, device=x.device)
+        idx_odd = torch.arange(1, x.shape[dim], 2, device=x.device)
+        ev = even.index_select(dim, idx_even)
+        od = x.index_select(dim, idx_odd)
+        x = ev + 0.5 * (od + torch.roll(od, shifts=1, dims=dim))
+    return x
+
+
+def _child_prolongation(dtype, device) -> torch.Tensor:
+    """P_q ``[8, 24, 24]``: fine element dofs of child q (offset (qa, qb, qc) inside the coarse
+    element) as trilinear combinations of the coarse element dofs (local numbering of fem.py)."""
+    off = _offsets()
+    P = torch.zeros(8, 24, 24, dtype=torch.float64)
+    for q, (qa, qb, qc) in enumerate(off):
+        for nf, (a, b, c) in enumerate(off):
+            t = ((qa + a) / 2.0, (qb + b) / 2.0, (qc + c) / 2.0)
+            for nc, (A, Bn, C) in enumerate(off):
+                w = (t[0] if A else 1 - t[0]) * (t[1] if Bn else 1 - t[1]) * (t[2] if C else 1 - t[2])
+                if w:
+                    for comp in range(3):
+                        P[q, 3 * nf + comp, 3 * nc + comp] = w
+    return P.to(dtype=dtype, device=device)
+
+
+def _children(field: torch.Tensor) -> torch.Tensor:
+    """Per-voxel data ``[B, 2m, 2m, 2m, ...]`` -> ``[B, m, m, m, 8, ...]`` grouped by coarse voxel,
+    child q = 4 qa + 2 qb + qc."""
+    B, n = field.shape[0], field.shape[1]
+    m = n // 2
+    rest = field.shape[4:]
+    x = field.reshape(B, m, 2, m, 2, m, 2, *rest)
+    perm = (0, 1, 3, 5, 2, 4, 6) + tuple(range(7, 7 + len(rest)))
+    return x.permute(perm).reshape(B, m, m, m, 8, *rest)
+
+
+class _Level:
+    """One grid of the hierarchy: operator, inverse nodal blocks, Chebyshev bounds."""
+
+    def __init__(self, n, apply, inv_blocks):
+        self.n = n
+        self.apply = apply
+        self.inv = inv_blocks
+        self.lam_max = None
+
+    def estimate_lam_max(self, B, L, dtype, device, iters=12):
+        """Largest eigenvalue of D^-1 K by power iteration (random zero-mean start)."""
+        g = torch.Generator(device="cpu").manual_seed(1234)
+        x = _zero_mean(torch.randn(B, L, 3, self.n, self.n, self.n, generator=g, dtype=torch.float64).to(device=device, dtype=dtype))
+        lam = torch.zeros((), dtype=dtype, device=device)
+        for _ in range(iters):
+            y = _zero_mean(_apply_blocks(self.inv, self.apply(x)))
+            lam = torch.sqrt(_dot(y, y) / _dot(x, x).clamp_min(1e-300)).max()
+            x = y / torch.sqrt(_dot(y, y)).clamp_min(1e-300)[..., None, None, None, None]
+        self.lam_max = 1.1 * lam  # power iteration under-estimates: widen like PETSc's 1.1
+
+    def chebyshev(self, b, x, degree):
+        """``degree`` steps of Chebyshev-accelerated block Jacobi on K x = b targeting the
+        eigenvalues of D^-1 K in [lam_max / 10, lam_max] (a symmetric, linear smoother)."""
+        lam_max = self.lam_max
+        lam_min = lam_max / 10.0
+        theta, delta = 0.5 * (lam_max + lam_min), 0.5 * (lam_max - lam_min)
+        sigma = theta / delta
+        rho = 1.0 / sigma
+        r = b if x is None else b - self.apply(x)
+        d = _apply_blocks(self.inv, r) / theta
+        x = d if x is None else x + d
+        for _ in range(degree - 1):
+            r = r - self.apply(d)
+            rho_new = 1.0 / (2.0 * sigma - rho)
+            d = rho_new * rho * d + (2.0 * rho_new / delta) * _apply_blocks(self.inv, r)
+            rho = rho_new
+            x = x + d
+        return x
+
+
+def _element_operator(KE: torch.Tensor, n: int):
+    """K x for per-voxel element matrices KE ``[B, n^3, 24, 24]`` (levels >= 2, which hold at
+    most 1/64 of the fine voxels): batched 24 x 24 matmuls between the roll gather/scatter."""
+    from .reference import gather_elements, scatter_elements
+
+    def apply(x):
+        B, L = x.shape[0], x.shape[1]
+        ue = gather_elements(x).reshape(B, L, n ** 3, 24).permute(0, 2, 3, 1)  # [B, E, 24, L]
+        ye = torch.matmul(KE, ue).permute(0, 3, 1, 2)  # [B, L, E, 24]
+        return scatter_elements(ye.reshape(B, L, n, n, n, 24))
+    return apply
+
+
+def _element_blocks(KE: torch.Tensor, n: int) -> torch.Tensor:
+    B = KE.shape[0]
+    K5 = KE.reshape(B, n, n, n, 24, 24)
+    return torch.linalg.inv(_assemble_blocks(lambda nd: K5[..., 3 * nd:3 * nd + 3, 3 * nd:3 * nd + 3]))
+
+
+class MultigridPreconditioner:
+    """Geometric multigrid V-cycle for the periodic voxel operator, used as the CG
+    preconditioner.
+
+    * Coarse operators are exact Galerkin products P^T K P with periodic trilinear P: since every
+      fine voxel lies in one coarse voxel, P^T K P is again element-by-element, with coarse
+      element matrices sum_q P_q^T K_child(q) P_q (first level: sum_m sum_q phase_m P_q^T Ke_m P_q).
+      High-contrast cells (soft_ratio 1e-6) keep their stiff paths on every level, so the
+      iteration count stays bounded.
+    * Smoother: Chebyshev-accelerated 3 x 3 block Jacobi (degree ``smooth_degree``), symmetric.
+    * The grid is halved while n is even and >= 8; the coarsest level is solved exactly (dense,
+      zero-mean) when it has at most ``max_direct`` unknowns, else by a longer Chebyshev sweep.
+      Odd n therefore gives a one-level (polynomial) preconditioner.
+    """
+
+    def __init__(self, phase: torch.Tensor, Ke: torch.Tensor, L: int, *, smooth_degree: int = 2,
+                 max_direct: int = 3000):
+        self.degree = smooth_degree
+        B, n = phase.shape[0], phase.shape[-1]
+        dtype, device = phase.dtype, phase.device
+        fine_apply = lambda x: ops.stiffness_apply(x.contiguous(), phase, Ke)  # noqa: E731
+        self.levels = [_Level(n, fine_apply, jacobi_blocks(phase, Ke))]
+        P = _child_prolongation(dtype, device)
+        KE = None
+        while n % 2 == 0 and n >= 8:
+            m = n // 2
+            if KE is None:
+                # First coarse level: still a phase mixture, with 8 M phases (phase m of child q)
+                # and element matrices P_q^T Ke_m P_q, so the fast custom op applies it.
+                Kb = Ke.expand(B, *Ke.shape[1:]) if Ke.shape[0] != 1 else Ke
+                PKP = torch.einsum("qra,bmrs,qsc->bmqac", P, Kb, P)  # [B|1, M, 8, 24, 24]
+                PKP = (0.5 * (PKP + PKP.transpose(-1, -2))).reshape(PKP.shape[0], -1, 24, 24).contiguous()
+                ph = _children(phase.permute(0, 2, 3, 4, 1))  # [B, m, m, m, 8, M]
+                phase1 = ph.transpose(4, 5).reshape(B, m, m, m, -1).permute(0, 4, 1, 2, 3).contiguous()
+                KE = torch.einsum("bpxyz,bpac->bxyzac", phase1, PKP.expand(B, *PKP.shape[1:])).reshape(B, m ** 3, 24, 24)
+                apply = (lambda p1, K1: (lambda x: ops.stiffness_apply(x.contiguous(), p1, K1)))(phase1, PKP)
+            else:
+                kids = _children(KE.reshape(B, n, n, n, 24, 24))  # [B, m, m, m, 8, 24, 24]
+                KE = torch.einsum("qra,bxyzqrs,qsc->bxyzac", P, kids, P).reshape(B, m ** 3, 24, 24)
+                apply = _element_operator(KE, m)
+            n = m
+            self.levels.append(_Level(n, apply, _element_blocks(KE, n)))
+        for lev in self.levels:
+            lev.estimate_lam_max(B, min(L, 2), dtype, device)
+        coarse = self.levels[-1]
+        self.direct = None
+        N = 3 * coarse.n ** 3
+        if len(self.levels) > 1 and N <= max_direct:
+            m = coarse.n
+            eye = torch.eye(N, dtype=dtype, device=device).reshape(1, N, 3, m, m, m)
+            K = coarse.apply(eye.expand(B, N, 3, m, m, m)).reshape(B, N, N)  # row l = K e_l
+            # Zero-mean constraint: add a multiple of the projector onto constants per component.
+            Z = torch.zeros(N, 3, dtype=dtype, device=device)
+            for comp in range(3):
+                Z[comp * coarse.n ** 3:(comp + 1) * coarse.n ** 3, comp] = 1.0 / math.sqrt(coarse.n ** 3)
+            scale = torch.diagonal(K, dim1=1, dim2=2).mean(dim=1)[:, None, None]
+            self.direct = torch.linalg.inv(0.5 * (K + K.transpose(1, 2)) + scale * (Z @ Z.T))
+        self.coarse_degree = 8
+
+    @property
+    def grids(self) -> list[int]:
+        return [lev.n for lev in self.levels]
+
+    def _coarse_solve(self, b):
+        lev = self.levels[-1]
+        if self.direct is not None:
+            B, L = b.shape[0], b.shape[1]
+            flat = _zero_mean(b).reshape(B, L, -1)
+            return _zero_mean(torch.einsum("bij,blj->bli", self.direct, flat).reshape(b.shape))
+        return lev.chebyshev(b, None, self.coarse_degree)
+
+    def _vcycle(self, k: int, b: torch.Tensor) -> torch.Tensor:
+        if k == len(self.levels) - 1:
+            return self._coarse_solve(b)
+        lev = self.levels[k]
+        x = lev.chebyshev(b, None, self.degree)
+        r = b - lev.apply(x)
+        x = x + prolongate(self._vcycle(k + 1, restrict(r)))
+        return lev.chebyshev(b, x, self.degree)
+
+    def __call__(self, r: torch.Tensor) -> torch.Tensor:
+        return self._vcycle(0, r)
 
 
 def pcg(apply_K, f: torch.Tensor, precondition, *, x0=None, tol=1e-8, max_iter=1000):
@@ -109,7 +312,7 @@ def pcg(apply_K, f: torch.Tensor, precondition, *, x0=None, tol=1e-8, max_iter=1
 
 def homogenize(vox, *, E=1.0, nu=0.3, soft_ratio=DEFAULT_SOFT_RATIO, shape=None, tol: float = 1e-8,
                max_iter: int | None = None, device=None, dtype=torch.float64, x0=None,
-               preconditioner: str = "jacobi") -> HomogenizationResult:
+               preconditioner: str = "multigrid") -> HomogenizationResult:
     """Homogenized stiffness of periodic two-phase voxel cells by matrix-free PCG.
 
     Args:
@@ -120,7 +323,8 @@ def homogenize(vox, *, E=1.0, nu=0.3, soft_ratio=DEFAULT_SOFT_RATIO, shape=None,
         max_iter: iteration cap (default 20 n + 500).
         device, dtype: where and in which precision to solve (float64 recommended).
         x0: warm start ``[B, 6, 3, n, n, n]`` (e.g. a PH-Net prediction).
-        preconditioner: ``"jacobi"`` (3 x 3 nodal blocks) or ``"none"``.
+        preconditioner: ``"multigrid"`` (Galerkin geometric multigrid V-cycle, default),
+            ``"jacobi"`` (3 x 3 nodal blocks) or ``"none"``.
     Returns:
         ``HomogenizationResult``; ``converged`` is False (with a warning) when tol was not met.
     """
@@ -141,7 +345,9 @@ def homogenize(vox, *, E=1.0, nu=0.3, soft_ratio=DEFAULT_SOFT_RATIO, shape=None,
     max_iter = 20 * n + 500 if max_iter is None else int(max_iter)
     t0 = time.perf_counter()
     f = ops.load_vectors(phase, prob.Fe)
-    if preconditioner == "jacobi":
+    if preconditioner == "multigrid":
+        precondition = MultigridPreconditioner(phase, prob.Ke, 6)
+    elif preconditioner == "jacobi":
         inv = jacobi_blocks(phase, prob.Ke)
         precondition = lambda r: _apply_blocks(inv, r)  # noqa: E731
     else:

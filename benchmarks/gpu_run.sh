@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Everything only a GPU can show, in one call on a GPU machine (device tool):
+#   build with CUDA, run the test suite (CUDA tests included), compute-sanitizer memcheck and
+#   racecheck on every op, and the kernel benchmark. Results and logs go to $OUT (the device
+#   tool's return folder) and are meant to be committed under benchmarks/results/.
+# Usage (from the repo root): bash benchmarks/gpu_run.sh [quick]
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-benchmarks/results/gpu}
+mkdir -p "$OUT"
+gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1 | tr -c 'A-Za-z0-9\n' '-' | tr -s '-')
+gpu=${gpu:-unknown-gpu}
+log="$OUT/gpu_run_${gpu}.log"
+export PYTHONUNBUFFERED=1
+status=0
+step() { echo; echo "== $*"; }
+{
+  step "device"; nvidia-smi; python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda)"
+  step "build (CUDA ON, sm_90)"
+  PHNET_CUDA=ON PHNET_CUDA_ARCHITECTURES=90 python3 -m pip install -q --no-build-isolation --no-deps . || status=1
+  python3 -c "import phnet_cuda; assert phnet_cuda.has_cuda_kernels(); print('CUDA kernels: yes')" || status=1
+  step "tests"
+  (cd /tmp && python3 -m pytest -q -p no:cacheprovider "$OLDPWD/python_tests" -x) || status=1
+  step "compute-sanitizer"
+  if command -v compute-sanitizer >/dev/null; then
+    compute-sanitizer --tool memcheck --error-exitcode 3 python3 benchmarks/sanitize_ops.py || status=1
+    compute-sanitizer --tool racecheck --error-exitcode 3 python3 benchmarks/sanitize_ops.py || status=1
+  else
+    echo "compute-sanitizer not found"; status=1
+  fi
+  step "kernel benchmark"
+  if [ "${1:-}" = "quick" ]; then
+    python3 benchmarks/kernels.py --device cuda --n 32 48 --batch 8 --repeats 10 --out "$OUT/kernels_${gpu}.json" || status=1
+  else
+    python3 benchmarks/kernels.py --device cuda --out "$OUT/kernels_${gpu}.json" || status=1
+  fi
+  step "done, status $status"
+} 2>&1 | tee "$log"
+exit $status

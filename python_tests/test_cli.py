@@ -1,0 +1,53 @@
+"""The command line: `phnet demo` end to end at a reduced size, `phnet homogenize`, and one-line
+errors with exit status 2 for bad input."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import torch
+
+from phnet_cuda import materials
+from phnet_cuda.cli import main
+from support import rel_err
+
+
+def test_demo_runs_end_to_end(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "--n", "8", "--vf", "0.3", "--out", str(out), "--device", "cpu"]) == 0
+    report = json.loads((out / "demo_report.json").read_text())
+    assert report["converged"] and len(report["CH"]) == 6
+    assert abs(report["volume_fraction"] - 0.3) < 1 / 8 ** 3
+    assert (out / "demo_fields.png").stat().st_size > 10_000
+    text = capsys.readouterr().out
+    assert "C^H" in text and "E_x" in text
+
+
+def test_homogenize_cli(tmp_path, capsys):
+    path = tmp_path / "solid.npy"
+    np.save(path, np.ones((4, 4, 4), dtype=bool))
+    out = tmp_path / "r.json"
+    assert main(["homogenize", str(path), "--E", "2", "--nu", "0.3", "--out", str(out)]) == 0
+    data = json.loads(out.read_text())
+    assert rel_err(torch.tensor(data["CH"], dtype=torch.float64), materials.isotropic_stiffness(2.0, 0.3)) < 1e-10
+    assert abs(data["engineering_constants"]["E_x"] - 2.0) < 1e-9
+    assert abs(data["engineering_constants"]["nu_xy"] - 0.3) < 1e-9
+
+
+def test_cli_errors_are_one_line(tmp_path, capsys):
+    assert main(["homogenize", str(tmp_path / "missing.npy")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "voxel file not found" in err
+    bad = tmp_path / "bad.npy"
+    np.save(bad, np.ones((3, 4, 5)))
+    assert main(["homogenize", str(bad)]) == 2
+    assert "expected a voxel array" in capsys.readouterr().err
+    txt = tmp_path / "t.npy"
+    txt.write_text("not numpy")
+    assert main(["homogenize", str(txt)]) == 2
+    assert "cannot read" in capsys.readouterr().err
+    rng = tmp_path / "r.npy"
+    np.save(rng, 2 * np.ones((3, 3, 3)))
+    assert main(["homogenize", str(rng)]) == 2
+    assert "must lie in [0, 1]" in capsys.readouterr().err

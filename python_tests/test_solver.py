@@ -1,0 +1,143 @@
+"""The numerical solver (phnet_cuda.solver.homogenize): exact laminate formulas, solid cell,
+symmetry/positivity, scaling, preconditioners, warm start, non-convergence reporting, and the
+exact Galerkin property of the multigrid hierarchy."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from phnet_cuda import CellProblem, materials, ops
+from phnet_cuda.solver import MultigridPreconditioner, homogenize, prolongate, restrict
+from support import DEVICES, rel_err
+
+
+def laminate_x(C1: torch.Tensor, C2: torch.Tensor, f1: float) -> torch.Tensor:
+    """Exact C^H of layers normal to x (fractions f1, 1 - f1): stresses (xx, xz, xy) are
+    continuous and strains (yy, zz, yz) uniform across the layers."""
+    n_idx, t_idx = [0, 4, 5], [1, 2, 3]
+    avg = lambda a, b: f1 * a + (1 - f1) * b  # noqa: E731
+    blocks = []
+    for C in (C1, C2):
+        Cnn, Cnt = C[n_idx][:, n_idx], C[n_idx][:, t_idx]
+        Ctn, Ctt = C[t_idx][:, n_idx], C[t_idx][:, t_idx]
+        inv = torch.linalg.inv(Cnn)
+        blocks.append((inv, inv @ Cnt, Ctt - Ctn @ inv @ Cnt, Ctn @ inv))
+    Hnn = torch.linalg.inv(avg(blocks[0][0], blocks[1][0]))
+    A = avg(blocks[0][1], blocks[1][1])
+    Hnt = Hnn @ A
+    Htt = avg(blocks[0][2], blocks[1][2]) + avg(blocks[0][3], blocks[1][3]) @ Hnn @ A
+    H = torch.zeros(6, 6, dtype=torch.float64)
+    H[np.ix_(n_idx, n_idx)] = Hnn
+    H[np.ix_(n_idx, t_idx)] = Hnt
+    H[np.ix_(t_idx, n_idx)] = Hnt.T
+    H[np.ix_(t_idx, t_idx)] = Htt
+    return H
+
+
+@pytest.mark.parametrize("n,layers", [(8, 3), (12, 6), (5, 2)])
+@pytest.mark.parametrize("preconditioner", ["multigrid", "jacobi"])
+def test_laminate_matches_exact_formula(n, layers, preconditioner):
+    vox = torch.zeros(n, n, n)
+    vox[:layers] = 1.0
+    ratio = 0.05
+    res = homogenize(vox, E=2.0, nu=0.3, soft_ratio=ratio, tol=1e-11, preconditioner=preconditioner)
+    assert res.converged
+    C1 = materials.isotropic_stiffness(2.0, 0.3)
+    C2 = materials.isotropic_stiffness(2.0 * ratio, 0.3)
+    assert rel_err(res.CH, laminate_x(C1, C2, layers / n)) < 1e-9
+
+
+def test_solid_cell_and_spd_and_scaling():
+    res = homogenize(np.ones((6, 6, 6)), E=3.0, nu=0.25, tol=1e-10)
+    assert rel_err(res.CH, materials.isotropic_stiffness(3.0, 0.25)) < 1e-12
+    g = torch.Generator().manual_seed(3)
+    vox = (torch.rand(2, 8, 8, 8, generator=g) > 0.45).float()
+    r1 = homogenize(vox, E=1.0, tol=1e-10)
+    r5 = homogenize(vox, E=5.0, tol=1e-10)
+    assert r1.CH.shape == (2, 6, 6) and r1.u.shape == (2, 6, 3, 8, 8, 8)
+    assert torch.equal(r1.CH, r1.CH.transpose(1, 2))
+    assert (torch.linalg.eigvalsh(r1.CH) > 0).all()
+    assert rel_err(r5.CH, 5 * r1.CH) < 1e-8
+    # The solution has zero mean per component and makes the residual small.
+    assert r1.u.mean(dim=(3, 4, 5)).abs().max() < 1e-12
+    prob = CellProblem(8, dtype=torch.float64)
+    R = prob.residual(r1.u, vox)
+    f = prob.load_vectors(vox)
+    assert (R.norm() / f.norm()).item() < 1e-9
+
+
+def _cubic_grid(n: int, width: int) -> torch.Tensor:
+    """Three orthogonal square struts through the cell centre: exactly cubic under voxelisation."""
+    lo, hi = (n - width) // 2, (n + width) // 2
+    vox = torch.zeros(n, n, n)
+    vox[lo:hi, lo:hi, :] = 1
+    vox[lo:hi, :, lo:hi] = 1
+    vox[:, lo:hi, lo:hi] = 1
+    return vox
+
+
+def test_cubic_symmetry():
+    CH = homogenize(_cubic_grid(8, 2), tol=1e-11).CH
+    d = torch.diagonal(CH)
+    assert rel_err(d[:3], d[0].expand(3)) < 1e-9 and rel_err(d[3:], d[3].expand(3)) < 1e-9
+    assert rel_err(CH[0, 1:3], CH[0, 1].expand(2)) < 1e-9 and abs(CH[1, 2] - CH[0, 1]) < 1e-9 * CH[0, 0]
+    assert CH[:3, 3:].abs().max() < 1e-9 * CH[0, 0] and abs(CH[3, 4]) < 1e-9 * CH[0, 0]
+
+
+def test_precision_and_preconditioners_agree():
+    vox = _cubic_grid(8, 3)
+    ref = homogenize(vox, tol=1e-11, preconditioner="multigrid").CH
+    assert rel_err(homogenize(vox, tol=1e-11, preconditioner="jacobi").CH, ref) < 1e-9
+    assert rel_err(homogenize(vox, tol=1e-11, preconditioner="none", max_iter=5000).CH, ref) < 1e-8
+    assert rel_err(homogenize(vox, tol=1e-5, dtype=torch.float32).CH, ref) < 1e-4
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_multigrid_is_galerkin_and_iterations_flat(device):
+    g = torch.Generator().manual_seed(5)
+    vox = (torch.rand(1, 16, 16, 16, generator=g) > 0.6).float()
+    prob = CellProblem(16, dtype=torch.float64, device=device)
+    phase = prob.phases(vox)
+    mg = MultigridPreconditioner(phase, prob.Ke, 6)
+    assert mg.grids == [16, 8, 4]
+    xc = torch.randn(1, 2, 3, 8, 8, 8, dtype=torch.float64, generator=g).to(device)
+    coarse = mg.levels[1].apply(xc)
+    galerkin = restrict(ops.stiffness_apply(prolongate(xc).contiguous(), phase, prob.Ke))
+    assert rel_err(coarse, galerkin) < 1e-13
+    its = [homogenize((torch.rand(n, n, n, generator=g) > 0.5).float(), tol=1e-8, device=device).iterations
+           for n in (8, 16, 32)]
+    assert max(its) <= 2 * min(its) + 5, its
+
+
+def test_soft_ratio_robust():
+    vox = _cubic_grid(16, 4)
+    its = [homogenize(vox, soft_ratio=r, tol=1e-8).iterations for r in (1e-1, 1e-4, 1e-9)]
+    assert max(its) < 60, its
+
+
+def test_warm_start_and_nonconvergence():
+    vox = _cubic_grid(8, 2)
+    cold = homogenize(vox, tol=1e-10)
+    warm = homogenize(vox, tol=1e-10, x0=cold.u)
+    assert warm.iterations == 0 and rel_err(warm.CH, cold.CH) < 1e-12
+    near = homogenize(vox, tol=1e-10, x0=cold.u * (1 + 1e-3))
+    assert near.iterations < cold.iterations
+    with pytest.warns(RuntimeWarning, match="not converged after 1 iterations"):
+        bad = homogenize(vox, tol=1e-12, max_iter=1, preconditioner="jacobi")
+    assert not bad.converged and bad.residual.shape == (1, 6)
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="preconditioner must be one of"):
+        homogenize(np.ones((4, 4, 4)), preconditioner="ilu")
+    with pytest.raises(ValueError, match="tol must be positive"):
+        homogenize(np.ones((4, 4, 4)), tol=0)
+    with pytest.raises(ValueError, match=r"\[n, n, n\] or \[B, n, n, n\]"):
+        homogenize(np.ones((4, 4)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        homogenize(np.ones((2, 2, 2)), tol=1e-8)  # smallest grid works
