@@ -49,6 +49,18 @@ def _load_voxels(path: str) -> np.ndarray:
     return vox
 
 
+def _parse_shape(text: str | None):
+    if text is None:
+        return None
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise UserError(f"--shape: expected six numbers a_xy,a_yz,a_xz,lx,ly,lz, got {text!r}") from None
+    if len(values) != 6:
+        raise UserError(f"--shape: expected six numbers a_xy,a_yz,a_xz,lx,ly,lz, got {len(values)}")
+    return values
+
+
 def _device(name: str | None) -> torch.device:
     if name is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -77,10 +89,9 @@ def _report(CH: torch.Tensor, res, extra: dict) -> dict:
 def cmd_homogenize(args) -> int:
     from .post import engineering_constants
     from .solver import homogenize
-    if args.shape is not None:
-        raise UserError("--shape: parallelepiped cells are not supported yet (unit cube only)")
+    shape = _parse_shape(args.shape)
     vox = _load_voxels(args.voxels)
-    res = homogenize(vox, E=args.E, nu=args.nu, soft_ratio=args.soft_ratio, tol=args.tol,
+    res = homogenize(vox, E=args.E, nu=args.nu, soft_ratio=args.soft_ratio, shape=shape, tol=args.tol,
                      device=_device(args.device))
     CHs = res.CH if res.CH.dim() == 3 else res.CH[None]
     reports = []
@@ -104,11 +115,13 @@ def cmd_demo(args) -> int:
     from .solver import homogenize
 
     device = _device(args.device)
+    shape = _parse_shape(args.shape)
     os.makedirs(args.out, exist_ok=True)
     vox = tubular_gyroid(args.n, args.vf)
     print(f"phnet demo: Tubular-Gyroid cell, n = {args.n}, volume fraction {float(vox.mean()):.4f}, "
-          f"E = {args.E:g}, nu = {args.nu:g}, soft ratio {args.soft_ratio:g}, device {device}")
-    res = homogenize(vox, E=args.E, nu=args.nu, soft_ratio=args.soft_ratio, tol=args.tol, device=device)
+          f"shape {tuple(shape)}, E = {args.E:g}, nu = {args.nu:g}, soft ratio {args.soft_ratio:g}, device {device}")
+    res = homogenize(vox, E=args.E, nu=args.nu, soft_ratio=args.soft_ratio, shape=shape, tol=args.tol,
+                     device=device)
     CH = res.CH.cpu()
     print(f"numerical homogenization (matrix-free multigrid-preconditioned CG on the custom ops): {res.iterations} "
           f"iterations, {res.seconds:.2f} s, max residual {float(res.residual.max()):.1e}")
@@ -118,7 +131,8 @@ def cmd_demo(args) -> int:
 
     # The label-free loss at u = 0 and at the solution: the energy form turns any u into an
     # upper bound of the diagonal of C^H, tight at the solution.
-    prob = CellProblem(args.n, E=args.E, nu=args.nu, soft_ratio=args.soft_ratio, device=device, dtype=torch.float64)
+    prob = CellProblem(args.n, E=args.E, nu=args.nu, soft_ratio=args.soft_ratio, shape=shape, device=device,
+                       dtype=torch.float64)
     t0 = time.perf_counter()
     loss_sol = prob.energy_loss(res.u, vox, reduction="none")
     t_loss = time.perf_counter() - t0
@@ -130,6 +144,7 @@ def cmd_demo(args) -> int:
     eps, sig = prob.element_fields(res.u, vox, macro_strain=torch.tensor([1.0, 0, 0, 0, 0, 0]))
     vm = von_mises(sig)[0].cpu()
     report = _report(CH, res, {"cell": "tubular_gyroid", "n": args.n, "volume_fraction": float(vox.mean()),
+                               "shape": shape,
                                "E": args.E, "nu": args.nu, "soft_ratio": args.soft_ratio,
                                "energy_loss_at_solution": loss_sol.cpu().tolist(),
                                "max_von_mises_under_unit_exx": float(vm.max())})
@@ -179,6 +194,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--E", type=float, default=750.0, help="Young's modulus of the base material (default 750, MPa)")
     demo.add_argument("--nu", type=float, default=0.25, help="Poisson ratio (default 0.25)")
     demo.add_argument("--soft-ratio", type=float, default=1e-6, help="E_soft / E (default 1e-6)")
+    demo.add_argument("--shape", default="75,75,75,1,1,2",
+                      help="parallelepiped a_xy,a_yz,a_xz,lx,ly,lz (default 75,75,75,1,1,2; 90,90,90,1,1,1 = cube)")
     demo.add_argument("--tol", type=float, default=1e-6, help="solver tolerance (default 1e-6)")
     demo.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
     demo.add_argument("--out", default="phnet_demo", help="output folder (default ./phnet_demo)")
@@ -189,7 +206,8 @@ def build_parser() -> argparse.ArgumentParser:
     hom.add_argument("--E", type=float, default=1.0)
     hom.add_argument("--nu", type=float, default=0.3)
     hom.add_argument("--soft-ratio", type=float, default=1e-6)
-    hom.add_argument("--shape", default=None, help="a_xy,a_yz,a_xz,lx,ly,lz (not supported yet)")
+    hom.add_argument("--shape", default=None,
+                     help="parallelepiped a_xy,a_yz,a_xz,lx,ly,lz (degrees, lengths; CONVENTIONS); default cube")
     hom.add_argument("--tol", type=float, default=1e-8)
     hom.add_argument("--device", default=None)
     hom.add_argument("--out", default=None, help="write the result as JSON")

@@ -30,7 +30,8 @@ class HomogenizationResult:
 
     Attributes:
         CH: homogenized stiffness, ``[6, 6]`` for one cell ``[n, n, n]`` input, else ``[B, 6, 6]``.
-        u: displacement fluctuations ``[B, 6, 3, n, n, n]`` (zero mean per component).
+        u: displacement fluctuations on the reference cube ``[B, 6, 3, n, n, n]`` (zero mean per
+            component; for a parallelepiped, the load cases are the cube's unit strains).
         iterations: CG iterations done.
         residual: final relative residuals ||K u - f|| / ||f||, ``[B, 6]``.
         converged: True when every residual is <= tol.
@@ -318,7 +319,10 @@ def homogenize(vox, *, E=1.0, nu=0.3, soft_ratio=DEFAULT_SOFT_RATIO, shape=None,
     Args:
         vox: ``[n, n, n]`` or ``[B, n, n, n]`` (numpy or torch) in [0, 1], 1 = hard phase.
         E, nu, soft_ratio: base material, scalars or per-sample ``[B]``.
-        shape: parallelepiped parameters (not supported yet: None = unit cube).
+        shape: parallelepiped parameters (alpha_xy, alpha_yz, alpha_xz in degrees, l_x, l_y, l_z;
+            CONVENTIONS), ``[6]`` or per-sample ``[B, 6]``; None = unit cube. The cell is solved on
+            the cube with the shape-transformed material and C^H is reported for the
+            parallelepiped in the global (x, y, z) Voigt basis (``phnet_cuda.shapes``).
         tol: relative residual ||K u - f|| / ||f|| to reach for every load case.
         max_iter: iteration cap (default 20 n + 500).
         device, dtype: where and in which precision to solve (float64 recommended).
@@ -357,7 +361,7 @@ def homogenize(vox, *, E=1.0, nu=0.3, soft_ratio=DEFAULT_SOFT_RATIO, shape=None,
     u, it, rel, hist = pcg(lambda x: ops.stiffness_apply(x, phase, prob.Ke), f, precondition,
                            x0=x0, tol=tol, max_iter=max_iter)
     CH = ops.homogenized_sum(u.contiguous(), phase, prob.Ke, prob.Fe, prob.Ce)
-    CH = 0.5 * (CH + CH.transpose(1, 2))
+    CH = prob.recover(0.5 * (CH + CH.transpose(1, 2)))  # cube -> parallelepiped (identity for cubes)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     seconds = time.perf_counter() - t0

@@ -33,6 +33,10 @@ def test_homogenize_cli(tmp_path, capsys):
     assert rel_err(torch.tensor(data["CH"], dtype=torch.float64), materials.isotropic_stiffness(2.0, 0.3)) < 1e-10
     assert abs(data["engineering_constants"]["E_x"] - 2.0) < 1e-9
     assert abs(data["engineering_constants"]["nu_xy"] - 0.3) < 1e-9
+    # A fully solid sheared cell is still the base material.
+    assert main(["homogenize", str(path), "--shape", "75,80,85,1,1.3,2", "--out", str(out)]) == 0
+    data = json.loads(out.read_text())
+    assert rel_err(torch.tensor(data["CH"], dtype=torch.float64), materials.isotropic_stiffness(1.0, 0.3)) < 1e-10
 
 
 def test_cli_errors_are_one_line(tmp_path, capsys):
@@ -47,6 +51,12 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     txt.write_text("not numpy")
     assert main(["homogenize", str(txt)]) == 2
     assert "cannot read" in capsys.readouterr().err
+    assert main(["homogenize", str(bad), "--shape", "1,2"]) == 2
+    assert "--shape: expected six numbers" in capsys.readouterr().err
+    good = tmp_path / "g.npy"
+    np.save(good, np.ones((3, 3, 3)))
+    assert main(["homogenize", str(good), "--shape", "90,90,90,1,1,-1"]) == 2
+    assert "must be positive" in capsys.readouterr().err
     rng = tmp_path / "r.npy"
     np.save(rng, 2 * np.ones((3, 3, 3)))
     assert main(["homogenize", str(rng)]) == 2

@@ -108,8 +108,8 @@ def test_errors_name_the_argument():
     vox, u = _cell()
     with pytest.raises(ValueError, match="reduction must be one of"):
         energy_loss(u, vox, reduction="avg")
-    with pytest.raises(ValueError, match=r"shape=: parallelepiped"):
-        energy_loss(u, vox, shape=(90, 90, 90, 1, 1, 1))
+    with pytest.raises(ValueError, match=r"lengths .* must be positive"):
+        energy_loss(u, vox, shape=(90, 90, 90, 1, 1, 0))
     with pytest.raises(ValueError, match=r"u must be \[B, 6, 3, 4, 4, 4\]"):
         energy_loss(u[:, :5], vox)
     with pytest.raises(ValueError, match=r"u has batch 2 but vox has batch 1"):
