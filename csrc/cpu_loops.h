@@ -7,13 +7,19 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 
 #include "element_math.h"
 
 namespace phnet {
 
-// Voxels per lane chunk: 8 floats fill an AVX2 register, 8 doubles two.
-constexpr int kLanes = 8;
+// Voxels per lane chunk: 8 floats or 4 doubles fill one AVX2 register, so that the
+// accumulators of six load cases fit the 16 vector registers.
+template <typename T>
+constexpr int lanes() {
+  return sizeof(T) == 4 ? 8 : 4;
+}
+constexpr int kLanes = 8;  // array capacity (>= lanes<T>() for every T)
 
 // body(b, i) for every plane; planes are independent (each writes only its own outputs).
 template <typename F>
@@ -55,6 +61,20 @@ inline void load_phases(const T* phase_b, int64_t nn, int M, int n, int i, int j
 template <typename T>
 inline const T* sample_matrices(const T* base, int64_t batch, int64_t b, int64_t per_sample) {
   return base + (batch == 1 ? 0 : b * per_sample);
+}
+
+// Calls f(std::integral_constant<int, NL>) for the runtime load count nl in 1..kMaxLoadChunk,
+// so element routines see a compile-time load count.
+template <typename F>
+inline void dispatch_loads(int nl, const F& f) {
+  switch (nl) {
+    case 1: f(std::integral_constant<int, 1>{}); break;
+    case 2: f(std::integral_constant<int, 2>{}); break;
+    case 3: f(std::integral_constant<int, 3>{}); break;
+    case 4: f(std::integral_constant<int, 4>{}); break;
+    case 5: f(std::integral_constant<int, 5>{}); break;
+    default: f(std::integral_constant<int, 6>{}); break;
+  }
 }
 
 }  // namespace phnet

@@ -114,13 +114,13 @@ PHNET_HD void blend_entry(const T* mats, int64_t mat_stride, const T* ph, int64_
   }
 }
 
-// ye[l][r][w] = sum_s Kb[r][s] ue[l][s][w] for the nl (<= LC) load cases, with
-// Kb = sum_m ph_m Ke[m] formed entry by entry (never stored as a whole 24 x 24 matrix), so the
-// blend costs M per entry once for all nl loads.
-// Ke: [M, 24, 24]; ph: [M] x lanes with stride ph_stride. (Compiling M = 2 as a constant
-// made GCC's code about 3x slower, so M and nl stay runtime values.)
+// ye[l][r][w] = sum_s Kb[r][s] ue[l][s][w] for exactly LC load cases (a compile-time count,
+// so the LC x W accumulators stay in registers; the CPU kernels dispatch on the runtime count),
+// with Kb = sum_m ph_m Ke[m] formed entry by entry (never stored as a whole 24 x 24 matrix), so
+// the blend costs M per entry once for all LC loads.
+// Ke: [M, 24, 24]; ph: [M] x lanes with stride ph_stride.
 template <typename T, int W, int LC>
-PHNET_HD void element_matvec(const T* Ke, const T* ph, int64_t ph_stride, int M, int nl,
+PHNET_HD void element_matvec(const T* Ke, const T* ph, int64_t ph_stride, int M,
                              const T (*ue)[kElementDofs][W], T (*ye)[kElementDofs][W]) {
   for (int r = 0; r < kElementDofs; ++r) {
     T acc[LC][W];
@@ -129,10 +129,10 @@ PHNET_HD void element_matvec(const T* Ke, const T* ph, int64_t ph_stride, int M,
     for (int s = 0; s < kElementDofs; ++s) {
       T kb[W];
       blend_entry<T, W>(Ke + r * kElementDofs + s, kKeSize, ph, ph_stride, M, kb);
-      for (int l = 0; l < nl; ++l)
+      for (int l = 0; l < LC; ++l)
         for (int w = 0; w < W; ++w) acc[l][w] += kb[w] * ue[l][s][w];
     }
-    for (int l = 0; l < nl; ++l)
+    for (int l = 0; l < LC; ++l)
       for (int w = 0; w < W; ++w) ye[l][r][w] = acc[l][w];
   }
 }
@@ -148,12 +148,13 @@ PHNET_HD void element_loads(const T* Fe, int ldf, int l0, const T* ph, int64_t p
                         fe[l][r]);
 }
 
-// en[l][w] = ue_l^T Kb ue_l / 2 - ue_l^T fb_l for load cases l0 + l: the element's share of the
-// potential energy. Uses the symmetry of Ke (upper triangle only: 300 instead of 576 entries);
-// Ke must be symmetric: fem.py builds it so, and the CPU ops check it (see checks.h).
+// en[l][w] = ue_l^T Kb ue_l / 2 - ue_l^T fb_l for the LC (compile-time) load cases l0 + l:
+// the element's share of the potential energy. Uses the symmetry of Ke (upper triangle only:
+// 300 instead of 576 entries). Ke must be symmetric: fem.py builds it so, and the CPU ops
+// check it (see checks.h).
 template <typename T, int W, int LC>
 PHNET_HD void element_energy(const T* Ke, const T* Fe, int ldf, int l0, const T* ph,
-                             int64_t ph_stride, int M, int nl, const T (*ue)[kElementDofs][W],
+                             int64_t ph_stride, int M, const T (*ue)[kElementDofs][W],
                              T (*en)[W]) {
   for (int l = 0; l < LC; ++l)
     for (int w = 0; w < W; ++w) en[l][w] = T(0);
@@ -161,14 +162,14 @@ PHNET_HD void element_energy(const T* Ke, const T* Fe, int ldf, int l0, const T*
     T kb[W];
     T acc[LC][W];
     blend_entry<T, W>(Ke + r * kElementDofs + r, kKeSize, ph, ph_stride, M, kb);
-    for (int l = 0; l < nl; ++l)
+    for (int l = 0; l < LC; ++l)
       for (int w = 0; w < W; ++w) acc[l][w] = T(0.5) * kb[w] * ue[l][r][w];
     for (int s = r + 1; s < kElementDofs; ++s) {
       blend_entry<T, W>(Ke + r * kElementDofs + s, kKeSize, ph, ph_stride, M, kb);
-      for (int l = 0; l < nl; ++l)
+      for (int l = 0; l < LC; ++l)
         for (int w = 0; w < W; ++w) acc[l][w] += kb[w] * ue[l][s][w];
     }
-    for (int l = 0; l < nl; ++l) {
+    for (int l = 0; l < LC; ++l) {
       T fb[W];
       blend_entry<T, W>(Fe + r * ldf + l0 + l, int64_t(kElementDofs) * ldf, ph, ph_stride, M, fb);
       for (int w = 0; w < W; ++w) en[l][w] += ue[l][r][w] * (acc[l][w] - fb[w]);

@@ -52,7 +52,9 @@ at::Tensor energy_loss_cpu(const at::Tensor& u_in,      // [B, L, 3, n, n, n]
             for (int l = 0; l < nl; ++l)
               gather_element<T, kLanes>(up + ((b * L) + l0 + l) * 3 * nn, nn, n, i, j, k0, wv,
                                         ue[l]);
-            element_energy<T, kLanes, kMaxLoadChunk>(Ke_b, Fe_b, L, l0, ph, kLanes, M, nl, ue, en);
+            dispatch_loads(nl, [&](auto NL) {
+              element_energy<T, kLanes, NL.value>(Ke_b, Fe_b, L, l0, ph, kLanes, M, ue, en);
+            });
             for (int l = 0; l < nl; ++l) {
               double s = 0.0;
               for (int w = 0; w < wv; ++w) s += static_cast<double>(en[l][w]);
@@ -115,7 +117,7 @@ at::Tensor energy_loss_backward_cpu(const at::Tensor& grad_in,   // [B, L]
             for (int l = 0; l < nl; ++l)
               gather_element<T, kLanes>(up + ((b * L) + l0 + l) * 3 * nn, nn, n, i, j, k0, wv,
                                         ue[l]);
-            element_matvec<T, kLanes, kMaxLoadChunk>(Ke_b, ph, kLanes, M, nl, ue, ye);
+            dispatch_loads(nl, [&](auto NL) { element_matvec<T, kLanes, NL.value>(Ke_b, ph, kLanes, M, ue, ye); });
             element_loads<T, kLanes, kMaxLoadChunk>(Fe_b, L, l0, ph, kLanes, M, nl, fe);
             for (int l = 0; l < nl; ++l) {
               const T g = gp[b * L + l0 + l];

@@ -36,7 +36,7 @@ __global__ void energy_loss_kernel(const T* __restrict__ u,      // [B, L, 3, n,
         T ue[1][kElementDofs][1];
         T en[1][1];
         gather_element<T, 1>(u + (b * L + l) * 3 * nn, nn, n, i, j, k, 1, ue[0]);
-        element_energy<T, 1, 1>(Ke_b, Fe_b, L, l, phase + b * M * nn + e, nn, M, 1, ue, en);
+        element_energy<T, 1, 1>(Ke_b, Fe_b, L, l, phase + b * M * nn + e, nn, M, ue, en);
         acc += static_cast<double>(en[0][0]);
       }
       const double s = block_sum(acc, shared);
@@ -69,7 +69,7 @@ __global__ void energy_loss_backward_kernel(const T* __restrict__ grad,   // [B,
     for (int l = 0; l < L; ++l) {
       const T g = grad[b * L + l];
       gather_element<T, 1>(u + (b * L + l) * 3 * nn, nn, n, i, j, k, 1, ue[0]);
-      element_matvec<T, 1, 1>(Ke_b, ph, nn, M, 1, ue, ye);
+      element_matvec<T, 1, 1>(Ke_b, ph, nn, M, ue, ye);
       element_loads<T, 1, 1>(Fe_b, L, l, ph, nn, M, 1, fe);
       for (int r = 0; r < kElementDofs; ++r) ye[0][r][0] = g * (ye[0][r][0] - fe[0][r][0]);
       atomic_scatter_element<T>(out + (b * L + l) * 3 * nn, nn, n, i, j, k, ye[0]);

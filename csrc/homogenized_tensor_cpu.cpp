@@ -55,7 +55,7 @@ at::Tensor homogenized_tensor_cpu(const at::Tensor& u_in,      // [B, L, 3, n, n
             for (int w = 0; w < wv; ++w) phs[m] += static_cast<double>(ph[m * kLanes + w]);
           for (int l = 0; l < L; ++l)
             gather_element<T, kLanes>(up + ((b * L) + l) * 3 * nn, nn, n, i, j, k0, wv, ue[l]);
-          element_matvec<T, kLanes, kMaxLoadChunk>(Ke_b, ph, kLanes, M, L, ue, ye);
+          dispatch_loads(L, [&](auto NL) { element_matvec<T, kLanes, NL.value>(Ke_b, ph, kLanes, M, ue, ye); });
           element_loads<T, kLanes, kMaxLoadChunk>(Fe_b, L, 0, ph, kLanes, M, L, fe);
           for (int p = 0; p < L; ++p)
             for (int q = p; q < L; ++q) {

@@ -42,7 +42,7 @@ __global__ void homogenized_tensor_kernel(const T* __restrict__ u,      // [B, L
           T fq[1][kElementDofs][1], fp[1][kElementDofs][1];
           gather_element<T, 1>(u + (b * L + q) * 3 * nn, nn, n, i, j, k, 1, uq[0]);
           gather_element<T, 1>(u + (b * L + p) * 3 * nn, nn, n, i, j, k, 1, up[0]);
-          element_matvec<T, 1, 1>(Ke_b, ph, nn, M, 1, uq, yq);
+          element_matvec<T, 1, 1>(Ke_b, ph, nn, M, uq, yq);
           element_loads<T, 1, 1>(Fe_b, L, q, ph, nn, M, 1, fq);
           element_loads<T, 1, 1>(Fe_b, L, p, ph, nn, M, 1, fp);
           T s = T(0);

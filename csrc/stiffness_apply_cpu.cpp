@@ -41,7 +41,7 @@ at::Tensor stiffness_apply_cpu(const at::Tensor& u_in,      // [B, L, 3, n, n, n
             for (int l = 0; l < nl; ++l)
               gather_element<T, kLanes>(up + ((b * L) + l0 + l) * 3 * nn, nn, n, i, j, k0, wv,
                                         ue[l]);
-            element_matvec<T, kLanes, kMaxLoadChunk>(Ke_b, ph, kLanes, M, nl, ue, ye);
+            dispatch_loads(nl, [&](auto NL) { element_matvec<T, kLanes, NL.value>(Ke_b, ph, kLanes, M, ue, ye); });
             for (int l = 0; l < nl; ++l)
               scatter_add_element<T, kLanes>(yp + ((b * L) + l0 + l) * 3 * nn, nn, n, i, j, k0,
                                              wv, ye[l]);

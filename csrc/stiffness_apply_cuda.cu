@@ -28,7 +28,7 @@ __global__ void stiffness_apply_kernel(const T* __restrict__ u,      // [B, L, 3
     T ye[1][kElementDofs][1];
     for (int l = 0; l < L; ++l) {
       gather_element<T, 1>(u + (b * L + l) * 3 * nn, nn, n, i, j, k, 1, ue[0]);
-      element_matvec<T, 1, 1>(Ke_b, ph, nn, M, 1, ue, ye);
+      element_matvec<T, 1, 1>(Ke_b, ph, nn, M, ue, ye);
       atomic_scatter_element<T>(y + (b * L + l) * 3 * nn, nn, n, i, j, k, ye[0]);
     }
   }
