@@ -27,24 +27,25 @@ nodes, whose local offsets differ by d. The loads f are assembled the same way f
 Periodic K is singular (rigid translations). The baselines fix that by pinning the three dofs
 of one node (row/column removed) and afterwards subtracting the mean per component, which
 gives the project's zero-mean solution: f is orthogonal to the translations, so the pinned
-solution satisfies the full periodic system exactly. The pinned node is node 0 (``--pin 0``) or,
-by default, the node of largest stiffness diagonal (``--pin stiffest``): the tubular gyroid has
-node 0 in the void, where a pin is held only by the 1e-6 soft phase and the pinned matrix keeps
-an almost-singular translation mode.
+solution satisfies the full periodic system exactly. The pinned node is node 0 (default; in
+the tubular gyroid it lies in the void, held only by the soft phase) or, with
+``--pin stiffest``, the node of largest stiffness diagonal (a hard-phase node); at n = 16 and 24
+the choice changed neither PyAMG's iteration count (+-1) nor the direct solver's accuracy.
 
 Correctness first: for every method the parent process computes, with the project's ops,
-the true relative residual max_i ||K u_i - f_i|| / ||f_i|| (``ops.residual``) and C^H from the
+the true relative residual max_i ||K u_i - f_i|| / ||f_i|| (``CellProblem.residual``) and C^H from the
 displacements (``CellProblem.homogenized_tensor`` with u as ``[1, 6, 3, n, n, n]``), and
 compares project and baseline C^H: dC = ||C_proj - C_base||_F / ||C_base||_F must be < 1e-6
-(``--ch-tolerance``). A failure or an error makes the exit status 1. Unconverged project rows
+(``--ch-tolerance``); a row that reports convergence must also have a true residual <= 10 tol.
+A failure or an error makes the exit status 1. Unconverged project rows
 (the Jacobi baseline at the iteration cap) are reported as such, not as failures.
 
 Timings (seconds, wall clock; CUDA synchronised):
 
     project rows   solve = ``result.seconds`` (load vectors, preconditioner setup, PCG, C^H);
                    total = the whole ``homogenize`` call (also the element matrices and moving
-                   the voxels); on CUDA the median of ``--repeats`` calls after a warm-up call
-                   of the same size, on CPU after a warm-up call at n = 8.
+                   the voxels); the median of ``--repeats`` calls (CUDA 5, CPU 1) after a
+                   warm-up call (CUDA: the same cell; CPU: n = 8).
     baseline rows  asm = assembling K and f and pinning; setup = factorization / AMG hierarchy;
                    solve = the six solves; total = asm + setup + solve.
     x best         best baseline time (setup + solve, i.e. NOT counting its assembly) divided by
@@ -54,9 +55,11 @@ Peak memory: CPU rows report the growth of the worker's peak resident set size
 (``ru_maxrss``) over the method (after imports, the cell and the warm-up); CUDA rows report
 ``torch.cuda.max_memory_allocated`` (and the host RSS growth in the JSON).
 
-Sweeps (in this process, project solver only, iterations to ``tol``): iterations versus n
-(``--sweep-n``) at soft_ratio 1e-6 and versus soft_ratio (``--sweep-soft``) at n =
-``--sweep-soft-n``, for multigrid and jacobi, at vf = ``--sweep-vf``.
+Sweeps (in this process, project solver only, iterations to ``tol``, capped at the solver's
+default 20 n + 500 or ``--max-iter``): iterations versus n (``--sweep-n``) at ``--soft-ratio``
+and versus soft_ratio (``--sweep-soft``, 1e-1 ... 1e-9) at n = ``--sweep-soft-n``, for multigrid
+and jacobi, at vf = ``--sweep-vf``. Points the table already has are reused, so the default
+n-sweep (the table's n) costs nothing extra; ``--sweep-n 16 24 32 48 64 96`` adds n = 96.
 
 Largest cell (``--largest``, CUDA only): multigrid on increasing n (``--largest-n``) until a
 run fails (out of memory, or the worker timeout); reports time and peak GPU memory.
@@ -65,12 +68,19 @@ Results: a table on stdout, the project targets, ``benchmarks/results/solver_<de
 (environment, every row, the sweeps) and ``benchmarks/results/solver_<device>.png`` (the
 iteration sweeps); ``--out`` sets the JSON path (the PNG goes next to it).
 
+Default run: CPU, n 16 24 32 48 64, vf 0.1 and 0.3, direct up to n = 16 (n = 24 already takes
+minutes and a 3 GB factor), amg up to n = 48, and the sweeps. ``--quick``: n 16 24, vf 0.1, no
+sweeps (a smoke test of every method and check).
+
 Usage (from the repository root):
     PHNET_CUDA_LIBRARY=build/dev-cpu/_phnet_ops.so .venv/bin/python benchmarks/solver.py --quick
-    .venv/bin/python benchmarks/solver.py                       # CPU, n 24 32 48 64, sweeps
+    .venv/bin/python benchmarks/solver.py --threads 1           # on a shared / busy CPU
     .venv/bin/python benchmarks/solver.py --sweep-n 16 24 32 48 64 96
     python benchmarks/solver.py --device cuda                   # n up to 128, largest cell
-Needs ``pyamg`` (baseline B); without it the amg rows are skipped.
+On a busy CPU use ``--threads 1``: with other processes on the cores every parallel region of
+the project solver can stall for a scheduler slice, which makes it many times slower (the SciPy
+baselines are single-threaded either way). Needs ``pyamg`` (baseline B); without it the amg rows
+are skipped.
 """
 
 from __future__ import annotations
@@ -79,7 +89,6 @@ import argparse
 import datetime
 import importlib.util
 import json
-import math
 import os
 import platform
 import re
@@ -104,7 +113,6 @@ if importlib.util.find_spec("phnet_cuda") is None:  # running from a source chec
     sys.path.insert(0, str(REPO_ROOT))
 
 import phnet_cuda  # noqa: E402
-from phnet_cuda import ops  # noqa: E402
 from phnet_cuda.geometry import tubular_gyroid  # noqa: E402
 from phnet_cuda.problem import CellProblem  # noqa: E402
 from phnet_cuda.solver import homogenize  # noqa: E402
@@ -125,6 +133,7 @@ METHODS = PROJECT_METHODS + BASELINE_METHODS
 LOADS = 6
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 RESULT_TAG = "SOLVER_BENCH_RESULT "  # prefix of the worker's JSON line on stdout
+TRUE_RESIDUAL_SLACK = 10.0  # a converged row's true residual may exceed tol by this factor (drift)
 
 NODE_OFFSETS = tuple((nd >> 2, (nd >> 1) & 1, nd & 1) for nd in range(8))
 STENCIL = tuple((a, b, c) for a in (-1, 0, 1) for b in (-1, 0, 1) for c in (-1, 0, 1))
@@ -265,7 +274,8 @@ def run_project(vox: np.ndarray, method: str, spec: dict) -> tuple[dict, np.ndar
     kwargs = dict(E=spec["E"], nu=spec["nu"], soft_ratio=spec["soft_ratio"], tol=spec["tol"],
                   device=device, preconditioner=method, max_iter=spec["max_iter"])
     n = vox.shape[-1]
-    warm = vox if device.startswith("cuda") else tubular_gyroid(8, 0.3).numpy()
+    full_warmup = device.startswith("cuda") and spec.get("full_warmup", True)
+    warm = vox if full_warmup else tubular_gyroid(8, 0.3).numpy()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # convergence is recorded, not warned
         homogenize(torch.from_numpy(warm), **kwargs)
@@ -307,8 +317,7 @@ def solve_direct(system: PinnedSystem) -> tuple[dict, np.ndarray]:
     start = time.perf_counter()
     x = lu.solve(system.f)
     solve = time.perf_counter() - start
-    info = {"setup_s": setup, "solve_s": solve, "iterations": None, "converged": True,
-            "factor_nnz": int(lu.L.nnz + lu.U.nnz)}
+    info = {"setup_s": setup, "solve_s": solve, "iterations": None, "factor_nnz": int(lu.L.nnz + lu.U.nnz)}
     return info, x
 
 
@@ -355,6 +364,8 @@ def run_baseline(vox: np.ndarray, method: str, spec: dict) -> tuple[dict, np.nda
     record.update(asm_s=assemble, pinned_node=system.node,
                   method_residual=float(_relative_residuals(system.K, x, system.f).max()),
                   nnz=int(system.K.nnz))
+    if method == "direct":
+        record["converged"] = record["method_residual"] <= spec["tol"]
     record["total_s"] = assemble + record["setup_s"] + record["solve_s"]
     record["peak_mib"] = record["host_peak_mib"] = _peak_rss_mib() - rss0
     return record, system.expand(x)
@@ -370,7 +381,8 @@ def worker(spec: dict) -> dict:
         record, arrays["u"], arrays["CH"] = run_project(vox, spec["method"], spec)
     else:
         record, arrays["u"] = run_baseline(vox, spec["method"], spec)
-    np.savez(spec["out"], **arrays)
+    if spec.get("save", True):
+        np.savez(spec["out"], **arrays)
     record["rss_peak_total_mib"] = _peak_rss_mib()
     return record
 
@@ -454,12 +466,13 @@ class Row:
 def skip_reason(method: str, n: int, opts) -> str | None:
     """Why a baseline does not run on this cell (None: it runs)."""
     if method == "direct" and n > opts.direct_max_n:
-        return (f"n = {n} > --direct-max-n {opts.direct_max_n}: SuperLU fill-in of the 3D "
-                f"{3 * n ** 3}-dof matrix is too large")
+        return (f"n = {n} > --direct-max-n {opts.direct_max_n}: the SuperLU fill-in of the periodic "
+                f"3D matrix ({3 * n ** 3:,} dofs) grows to GBs and many minutes")
     if method == "amg" and pyamg is None:
         return "pyamg is not installed"
     if method == "amg" and n > opts.amg_max_n:
-        return f"n = {n} > --amg-max-n {opts.amg_max_n}"
+        return (f"n = {n} > --amg-max-n {opts.amg_max_n}: single-threaded PyAMG-CG takes many "
+                f"minutes per cell here")
     return None
 
 
@@ -517,8 +530,12 @@ def check_cell(rows: list[Row], arrays: dict[str, dict], vox: np.ndarray, opts) 
         if row.dCH:
             row.max_dCH = max(row.dCH.values())
         bad = {o: row.dCH[o] for o in converged_peers if not row.dCH[o] < opts.ch_tolerance}
+        problems = []
         if bad:
-            row.failure = "C^H differs: " + ", ".join(f"{o} {d:.2e}" for o, d in bad.items())
+            problems.append("C^H differs: " + ", ".join(f"{o} {d:.2e}" for o, d in bad.items()))
+        if row.converged and not row.true_residual <= TRUE_RESIDUAL_SLACK * opts.tol:
+            problems.append(f"claims convergence, but the true residual is {row.true_residual:.2e}")
+        row.failure = "; ".join(problems) or None
     best = best_baseline_seconds(rows)
     for row in rows:
         if row.is_project and row.ran and best is not None:
@@ -573,27 +590,43 @@ def sweep_point(n: int, vf: float, soft_ratio: float, method: str, device: str, 
                          preconditioner=method, max_iter=opts.max_iter)
     return {"n": n, "vf": vf, "soft_ratio": soft_ratio, "method": method, "device": device,
             "iterations": res.iterations, "converged": res.converged,
-            "residual": float(res.residual.max()), "seconds": res.seconds}
+            "residual": float(res.residual.max()), "seconds": res.seconds, "source": "sweep"}
 
 
-def run_sweeps(device: str, opts) -> dict:
-    """Iterations versus n (soft_ratio = opts.soft_ratio) and versus soft_ratio (n fixed)."""
+def table_points(rows: list[Row], device: str, soft_ratio: float) -> dict:
+    """Sweep points the table already measured: (n, vf, soft_ratio, method) -> point."""
+    return {(r.n, r.vf, soft_ratio, r.method): {
+        "n": r.n, "vf": r.vf, "soft_ratio": soft_ratio, "method": r.method, "device": device,
+        "iterations": r.iterations, "converged": r.converged, "residual": r.method_residual,
+        "seconds": r.solve_s, "source": "table"}
+        for r in rows if r.is_project and r.ran and r.device == device}
+
+
+def run_sweeps(device: str, opts, known: dict) -> dict:
+    """Iterations versus n (soft_ratio = opts.soft_ratio) and versus soft_ratio (n fixed);
+    points already in ``known`` (the table's rows) are reused, not solved again."""
     points = [("n", n, opts.soft_ratio, m) for n in opts.sweep_n for m in PROJECT_METHODS]
     points += [("soft", opts.sweep_soft_n, s, m) for s in opts.sweep_soft for m in PROJECT_METHODS]
     out: dict = {"vf": opts.sweep_vf, "versus_n": [], "versus_soft_ratio": []}
-    if not points:
-        return out
-    with warnings.catch_warnings():  # warm-up (first-call overheads)
-        warnings.simplefilter("ignore", RuntimeWarning)
-        homogenize(tubular_gyroid(8, 0.3), tol=opts.tol, device=device)
-    iterator = tqdm(points, desc="sweeps", unit="solve") if tqdm else points
-    for kind, n, soft, method in iterator:
-        try:
-            point = sweep_point(n, opts.sweep_vf, soft, method, device, opts)
-        except Exception as exc:  # noqa: BLE001 - recorded, the sweep goes on
-            point = {"n": n, "vf": opts.sweep_vf, "soft_ratio": soft, "method": method, "device": device,
-                     "error": _describe(exc)}
+    todo = [p for p in points if (p[1], opts.sweep_vf, p[2], p[3]) not in known]
+    if todo:
+        with warnings.catch_warnings():  # warm-up (first-call overheads)
+            warnings.simplefilter("ignore", RuntimeWarning)
+            homogenize(tubular_gyroid(8, 0.3), tol=opts.tol, device=device)
+    progress = tqdm(total=len(todo), desc="sweeps", unit="solve") if tqdm and todo else None
+    for kind, n, soft, method in points:
+        point = known.get((n, opts.sweep_vf, soft, method))
+        if point is None:
+            try:
+                point = sweep_point(n, opts.sweep_vf, soft, method, device, opts)
+            except Exception as exc:  # noqa: BLE001 - recorded, the sweep goes on
+                point = {"n": n, "vf": opts.sweep_vf, "soft_ratio": soft, "method": method, "device": device,
+                         "error": _describe(exc)}
+            if progress is not None:
+                progress.update()
         out["versus_n" if kind == "n" else "versus_soft_ratio"].append(point)
+    if progress is not None:
+        progress.close()
     if device.startswith("cuda"):
         torch.cuda.empty_cache()
     return out
@@ -601,17 +634,14 @@ def run_sweeps(device: str, opts) -> dict:
 
 def run_largest(opts, tmp: Path) -> dict:
     """Multigrid on CUDA for increasing n until a run fails; the largest that ran, and why the
-    next one did not."""
+    next one did not (one timed call after a small warm-up; u is not kept)."""
     attempts = []
     iterator = tqdm(opts.largest_n, desc="largest cell", unit="cell") if tqdm else opts.largest_n
     for n in iterator:
-        out = tmp / f"largest_{n}.npz"
-        spec = make_spec("multigrid", n, opts.largest_vf, "cuda", opts, out)
-        spec["repeats"] = 1
+        spec = make_spec("multigrid", n, opts.largest_vf, "cuda", opts, tmp / f"largest_{n}.npz")
+        spec.update(repeats=1, full_warmup=False, save=False)
         record = launch(spec, opts.worker_timeout)
         record.update(n=n, dofs=3 * n ** 3)
-        if out.exists():
-            out.unlink()
         attempts.append(record)
         if "error" in record or not record.get("converged"):
             break
@@ -743,6 +773,10 @@ def format_sweeps(sweeps: dict) -> str:
     return "\n".join(out)
 
 
+def _first(sweeps: dict, key: str, name: str):
+    return sweeps[key][0][name] if sweeps.get(key) else float("nan")
+
+
 def plot_sweeps(sweeps: dict, path: Path, title: str) -> bool:
     """PNG: iterations versus n and versus soft_ratio (log x); open markers = not converged."""
     if not sweeps.get("versus_n") and not sweeps.get("versus_soft_ratio"):
@@ -771,7 +805,8 @@ def plot_sweeps(sweeps: dict, path: Path, title: str) -> bool:
             if pts:
                 ax.set_title(f"n = {pts[0]['n']}, vf = {sweeps['vf']:g}")
         else:
-            ax.set_title(f"vf = {sweeps['vf']:g}")
+            ax.set_title(f"vf = {sweeps['vf']:g}, soft_ratio = {_first(sweeps, key, 'soft_ratio'):g}")
+            ax.set_xticks(sorted({p["n"] for p in sweeps.get(key, [])}))
         ax.set_yscale("log")
         ax.set_xlabel(xlabel)
         ax.set_ylabel("PCG iterations to tol")
@@ -845,8 +880,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="project solver device")
     p.add_argument("--n", type=int, nargs="+",
-                   help="grid sizes (default CPU 24 32 48 64, CUDA 24 32 48 64 96 128; --quick: 16 24)")
-    p.add_argument("--vf", type=float, nargs="+", default=[0.1, 0.3], help="solid volume fractions")
+                   help="grid sizes (default CPU 16 24 32 48 64, CUDA 16 ... 128; --quick: 16 24)")
+    p.add_argument("--vf", type=float, nargs="+", help="solid volume fractions (default 0.1 0.3; --quick: 0.1)")
     p.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
     p.add_argument("--tol", type=float, default=1e-8, help="relative residual per load case")
     p.add_argument("--soft-ratio", type=float, default=1e-6)
@@ -854,15 +889,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--nu", type=float, default=0.3)
     p.add_argument("--max-iter", type=int, help="project PCG iteration cap (default: the solver's 20 n + 500)")
     p.add_argument("--amg-max-iter", type=int, default=500, help="CG iteration cap of the AMG baseline")
-    p.add_argument("--direct-max-n", type=int, default=32, help="largest n for the SuperLU baseline")
-    p.add_argument("--amg-max-n", type=int, default=64, help="largest n for the AMG baseline")
-    p.add_argument("--pin", default="stiffest", help="baseline pinned node: 'stiffest' or a node index")
+    p.add_argument("--direct-max-n", type=int,
+                   help="largest n for the SuperLU baseline (default 16)")
+    p.add_argument("--amg-max-n", type=int, default=48, help="largest n for the AMG baseline")
+    p.add_argument("--pin", default="0", help="baseline pinned node: a node index or 'stiffest'")
     p.add_argument("--repeats", type=int, help="timed project calls per row (default CPU 1, CUDA 5)")
     p.add_argument("--threads", type=int, help="CPU threads of torch and the ops (default: torch's)")
     p.add_argument("--ch-tolerance", type=float, default=1e-6, help="max relative C^H difference")
     p.add_argument("--sweep-n", type=int, nargs="*",
-                   help="iterations-versus-n grid sizes (default CPU 16 24 32 48, CUDA 16 ... 128; "
-                        "full range: 16 24 32 48 64 96; no values: no sweep)")
+                   help="iterations-versus-n grid sizes (default CPU 16 24 32 48 64, CUDA 16 ... 128; "
+                        "points the table has are reused; no values: no sweep)")
     p.add_argument("--sweep-soft", type=float, nargs="*",
                    help="iterations-versus-soft_ratio values (default 1e-1 ... 1e-9; no values: no sweep)")
     p.add_argument("--sweep-soft-n", type=int, help="n of the soft_ratio sweep (default CPU 24, CUDA 64)")
@@ -872,19 +908,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--largest-n", type=int, nargs="+", default=[128, 192, 256, 320, 384, 448, 512])
     p.add_argument("--largest-vf", type=float, default=0.3)
     p.add_argument("--worker-timeout", type=float, default=1800.0, help="seconds per method run")
-    p.add_argument("--quick", action="store_true", help="smoke run: n 16 24, no sweeps")
+    p.add_argument("--quick", action="store_true", help="smoke run: n 16 24, vf 0.1, no sweeps")
     p.add_argument("--out", type=Path, help="JSON path (default benchmarks/results/solver_<device>.json)")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     opts = p.parse_args(argv)
     cuda = opts.device == "cuda"
     if opts.n is None:
-        opts.n = [16, 24] if opts.quick else ([24, 32, 48, 64, 96, 128] if cuda else [24, 32, 48, 64])
+        opts.n = [16, 24] if opts.quick else ([16, 24, 32, 48, 64, 96, 128] if cuda else [16, 24, 32, 48, 64])
+    if opts.vf is None:
+        opts.vf = [0.1] if opts.quick else [0.1, 0.3]
     if opts.sweep_n is None:
-        opts.sweep_n = [] if opts.quick else ([16, 24, 32, 48, 64, 96, 128] if cuda else [16, 24, 32, 48])
+        opts.sweep_n = [] if opts.quick else ([16, 24, 32, 48, 64, 96, 128] if cuda else [16, 24, 32, 48, 64])
     if opts.sweep_soft is None:
-        opts.sweep_soft = [] if opts.quick else [10.0 ** -k for k in range(1, 10)]
+        opts.sweep_soft = [] if opts.quick else [float(f"1e-{k}") for k in range(1, 10)]
     opts.sweep_soft_n = opts.sweep_soft_n or (64 if cuda else 24)
     opts.repeats = opts.repeats or (5 if cuda else 1)
+    opts.direct_max_n = 16 if opts.direct_max_n is None else opts.direct_max_n
     opts.largest = (cuda and not opts.quick) if opts.largest is None else opts.largest
     if opts.largest and not cuda:
         p.error("--largest needs --device cuda")
@@ -906,8 +945,12 @@ def main(argv: list[str] | None = None) -> int:
     if opts.threads:
         torch.set_num_threads(opts.threads)
     load_average = os.getloadavg()[0]
-    if load_average >= _cpus() - 0.5:
-        print(f"warning: load average {load_average:.1f} on {_cpus()} CPUs; CPU timings will be noisy")
+    threads = opts.threads or torch.get_num_threads()
+    print(f"{device_name(opts.device)}; torch/op threads {threads}; load average {load_average:.1f}")
+    if load_average >= _cpus() - 0.5 and threads > 1:
+        print(f"warning: load average {load_average:.1f} on {_cpus()} CPUs: other processes compete for the "
+              "cores, and every parallel region of the project solver can stall for a scheduler slice "
+              "(many times slower); use --threads 1")
     if pyamg is None:
         print("warning: pyamg is not installed; the amg baseline is skipped (pip install pyamg)")
 
@@ -921,7 +964,7 @@ def main(argv: list[str] | None = None) -> int:
         if progress is not None:
             progress.close()
         largest = run_largest(opts, tmp) if opts.largest else None
-    sweeps = run_sweeps(opts.device, opts)
+    sweeps = run_sweeps(opts.device, opts, table_points(rows, opts.device, opts.soft_ratio))
 
     print()
     print(format_table(rows))

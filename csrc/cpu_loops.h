@@ -1,5 +1,5 @@
 // Loop skeletons of the CPU kernels: voxels are visited in x-planes (b, i), each plane row by
-// row (j), each row in chunks of kLanes voxels along z that the element routines of
+// row (j), each row in chunks of lanes<T>() voxels along z that the element routines of
 // element_math.h process as SIMD lanes.
 #pragma once
 
@@ -19,7 +19,6 @@ template <typename T>
 constexpr int lanes() {
   return sizeof(T) == 4 ? 8 : 4;
 }
-constexpr int kLanes = 8;  // array capacity (>= lanes<T>() for every T)
 
 // body(b, i) for every plane; planes are independent (each writes only its own outputs).
 template <typename F>
@@ -49,12 +48,12 @@ void for_each_plane_colored(int64_t B, int64_t n, const F& body) {
 }
 
 // ph[m][w] = phase[m, i, j, k0 + w] (0 for padding lanes). phase_b: [M, n, n, n] of sample b.
-template <typename T>
+template <typename T, int W>
 inline void load_phases(const T* phase_b, int64_t nn, int M, int n, int i, int j, int k0, int wv,
-                        T* ph /* [M][kLanes] */) {
+                        T* ph /* [M][W] */) {
   const T* row = phase_b + (static_cast<int64_t>(i) * n + j) * n + k0;
   for (int m = 0; m < M; ++m)
-    for (int w = 0; w < kLanes; ++w) ph[m * kLanes + w] = w < wv ? row[m * nn + w] : T(0);
+    for (int w = 0; w < W; ++w) ph[m * W + w] = w < wv ? row[m * nn + w] : T(0);
 }
 
 // Pointer to matrices of sample b in a [B or 1, M, rows, cols] tensor.

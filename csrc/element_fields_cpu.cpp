@@ -29,6 +29,7 @@ std::tuple<at::Tensor, at::Tensor> element_fields_cpu(
 
   AT_DISPATCH_FLOATING_TYPES(u.scalar_type(), "phnet::element_fields", [&] {
     using T = scalar_t;
+    constexpr int W = lanes<T>();
     const T* up = u.data_ptr<T>();
     const T* pp = phase.data_ptr<T>();
     const T* cp = C.data_ptr<T>();
@@ -39,24 +40,24 @@ std::tuple<at::Tensor, at::Tensor> element_fields_cpu(
     for_each_plane(d.B, d.n, [&](int64_t b, int64_t i64) {
       const int i = static_cast<int>(i64);
       const T* C_b = sample_matrices(cp, C.size(0), b, int64_t(M) * kVoigt * kVoigt);
-      T ph[kMaxPhases * kLanes];
-      T ue[kElementDofs][kLanes];
-      T eps[kVoigt][kLanes];
-      T sig[kVoigt][kLanes];
-      T cb[kVoigt * kVoigt][kLanes];
+      T ph[kMaxPhases * W];
+      T ue[kElementDofs][W];
+      T eps[kVoigt][W];
+      T sig[kVoigt][W];
+      T cb[kVoigt * kVoigt][W];
       for (int j = 0; j < n; ++j) {
-        for (int k0 = 0; k0 < n; k0 += kLanes) {
-          const int wv = std::min(kLanes, n - k0);
-          load_phases(pp + b * M * nn, nn, M, n, i, j, k0, wv, ph);
-          blend_stiffness<T, kLanes>(C_b, ph, kLanes, M, cb);
+        for (int k0 = 0; k0 < n; k0 += W) {
+          const int wv = std::min(W, n - k0);
+          load_phases<T, W>(pp + b * M * nn, nn, M, n, i, j, k0, wv, ph);
+          blend_stiffness<T, W>(C_b, ph, W, M, cb);
           const int64_t voxel = (static_cast<int64_t>(i) * n + j) * n + k0;
           for (int l = 0; l < L; ++l) {
-            gather_element<T, kLanes>(up + ((b * L) + l) * 3 * nn, nn, n, i, j, k0, wv, ue);
-            element_center_strain<T, kLanes>(ue, inv_h, eps);
+            gather_element<T, W>(up + ((b * L) + l) * 3 * nn, nn, n, i, j, k0, wv, ue);
+            element_center_strain<T, W>(ue, inv_h, eps);
             const T* E0 = mp + (b * L + l) * kVoigt;
             for (int p = 0; p < kVoigt; ++p)
-              for (int w = 0; w < kLanes; ++w) eps[p][w] = E0[p] - eps[p][w];
-            element_stress<T, kLanes>(cb, eps, sig);
+              for (int w = 0; w < W; ++w) eps[p][w] = E0[p] - eps[p][w];
+            element_stress<T, W>(cb, eps, sig);
             T* e_out = ep + (b * L + l) * kVoigt * nn + voxel;
             T* s_out = sp + (b * L + l) * kVoigt * nn + voxel;
             for (int p = 0; p < kVoigt; ++p)

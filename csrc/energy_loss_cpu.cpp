@@ -31,6 +31,7 @@ at::Tensor energy_loss_cpu(const at::Tensor& u_in,      // [B, L, 3, n, n, n]
 
   AT_DISPATCH_FLOATING_TYPES(u.scalar_type(), "phnet::energy_loss", [&] {
     using T = scalar_t;
+    constexpr int W = lanes<T>();
     const T* up = u.data_ptr<T>();
     const T* pp = phase.data_ptr<T>();
     const T* kp = Ke.data_ptr<T>();
@@ -40,20 +41,20 @@ at::Tensor energy_loss_cpu(const at::Tensor& u_in,      // [B, L, 3, n, n, n]
       const T* Ke_b = sample_matrices(kp, Ke.size(0), b, int64_t(M) * kKeSize);
       const T* Fe_b = sample_matrices(fp, Fe.size(0), b, int64_t(M) * kElementDofs * L);
       double* out = partial.data() + (b * d.n + i) * L;
-      T ph[kMaxPhases * kLanes];
-      T ue[kMaxLoadChunk][kElementDofs][kLanes];
-      T en[kMaxLoadChunk][kLanes];
+      T ph[kMaxPhases * W];
+      T ue[kMaxLoadChunk][kElementDofs][W];
+      T en[kMaxLoadChunk][W];
       for (int j = 0; j < n; ++j) {
-        for (int k0 = 0; k0 < n; k0 += kLanes) {
-          const int wv = std::min(kLanes, n - k0);
-          load_phases(pp + b * M * nn, nn, M, n, i, j, k0, wv, ph);
+        for (int k0 = 0; k0 < n; k0 += W) {
+          const int wv = std::min(W, n - k0);
+          load_phases<T, W>(pp + b * M * nn, nn, M, n, i, j, k0, wv, ph);
           for (int l0 = 0; l0 < L; l0 += kMaxLoadChunk) {
             const int nl = std::min(kMaxLoadChunk, L - l0);
             for (int l = 0; l < nl; ++l)
-              gather_element<T, kLanes>(up + ((b * L) + l0 + l) * 3 * nn, nn, n, i, j, k0, wv,
+              gather_element<T, W>(up + ((b * L) + l0 + l) * 3 * nn, nn, n, i, j, k0, wv,
                                         ue[l]);
             dispatch_loads(nl, [&](auto NL) {
-              element_energy<T, kLanes, NL.value>(Ke_b, Fe_b, L, l0, ph, kLanes, M, ue, en);
+              element_energy<T, W, NL.value>(Ke_b, Fe_b, L, l0, ph, W, M, ue, en);
             });
             for (int l = 0; l < nl; ++l) {
               double s = 0.0;
@@ -94,6 +95,7 @@ at::Tensor energy_loss_backward_cpu(const at::Tensor& grad_in,   // [B, L]
 
   AT_DISPATCH_FLOATING_TYPES(u.scalar_type(), "phnet::energy_loss_backward", [&] {
     using T = scalar_t;
+    constexpr int W = lanes<T>();
     const T* gp = grad.data_ptr<T>();
     const T* up = u.data_ptr<T>();
     const T* pp = phase.data_ptr<T>();
@@ -104,26 +106,26 @@ at::Tensor energy_loss_backward_cpu(const at::Tensor& grad_in,   // [B, L]
       const int i = static_cast<int>(i64);
       const T* Ke_b = sample_matrices(kp, Ke.size(0), b, int64_t(M) * kKeSize);
       const T* Fe_b = sample_matrices(fp, Fe.size(0), b, int64_t(M) * kElementDofs * L);
-      T ph[kMaxPhases * kLanes];
-      T ue[kMaxLoadChunk][kElementDofs][kLanes];
-      T ye[kMaxLoadChunk][kElementDofs][kLanes];
-      T fe[kMaxLoadChunk][kElementDofs][kLanes];
+      T ph[kMaxPhases * W];
+      T ue[kMaxLoadChunk][kElementDofs][W];
+      T ye[kMaxLoadChunk][kElementDofs][W];
+      T fe[kMaxLoadChunk][kElementDofs][W];
       for (int j = 0; j < n; ++j) {
-        for (int k0 = 0; k0 < n; k0 += kLanes) {
-          const int wv = std::min(kLanes, n - k0);
-          load_phases(pp + b * M * nn, nn, M, n, i, j, k0, wv, ph);
+        for (int k0 = 0; k0 < n; k0 += W) {
+          const int wv = std::min(W, n - k0);
+          load_phases<T, W>(pp + b * M * nn, nn, M, n, i, j, k0, wv, ph);
           for (int l0 = 0; l0 < L; l0 += kMaxLoadChunk) {
             const int nl = std::min(kMaxLoadChunk, L - l0);
             for (int l = 0; l < nl; ++l)
-              gather_element<T, kLanes>(up + ((b * L) + l0 + l) * 3 * nn, nn, n, i, j, k0, wv,
+              gather_element<T, W>(up + ((b * L) + l0 + l) * 3 * nn, nn, n, i, j, k0, wv,
                                         ue[l]);
-            dispatch_loads(nl, [&](auto NL) { element_matvec<T, kLanes, NL.value>(Ke_b, ph, kLanes, M, ue, ye); });
-            element_loads<T, kLanes, kMaxLoadChunk>(Fe_b, L, l0, ph, kLanes, M, nl, fe);
+            dispatch_loads(nl, [&](auto NL) { element_matvec<T, W, NL.value>(Ke_b, ph, W, M, ue, ye); });
+            element_loads<T, W, kMaxLoadChunk>(Fe_b, L, l0, ph, W, M, nl, fe);
             for (int l = 0; l < nl; ++l) {
               const T g = gp[b * L + l0 + l];
               for (int r = 0; r < kElementDofs; ++r)
-                for (int w = 0; w < kLanes; ++w) ye[l][r][w] = g * (ye[l][r][w] - fe[l][r][w]);
-              scatter_add_element<T, kLanes>(op + ((b * L) + l0 + l) * 3 * nn, nn, n, i, j, k0,
+                for (int w = 0; w < W; ++w) ye[l][r][w] = g * (ye[l][r][w] - fe[l][r][w]);
+              scatter_add_element<T, W>(op + ((b * L) + l0 + l) * 3 * nn, nn, n, i, j, k0,
                                              wv, ye[l]);
             }
           }

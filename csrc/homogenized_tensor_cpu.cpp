@@ -33,6 +33,7 @@ at::Tensor homogenized_tensor_cpu(const at::Tensor& u_in,      // [B, L, 3, n, n
 
   AT_DISPATCH_FLOATING_TYPES(u.scalar_type(), "phnet::homogenized_tensor", [&] {
     using T = scalar_t;
+    constexpr int W = lanes<T>();
     const T* up = u.data_ptr<T>();
     const T* pp = phase.data_ptr<T>();
     const T* kp = Ke.data_ptr<T>();
@@ -43,26 +44,26 @@ at::Tensor homogenized_tensor_cpu(const at::Tensor& u_in,      // [B, L, 3, n, n
       const T* Fe_b = sample_matrices(fp, Fe.size(0), b, int64_t(M) * kElementDofs * L);
       double* ch = part_ch.data() + (b * d.n + i) * L * L;
       double* phs = part_ph.data() + (b * d.n + i) * M;
-      T ph[kMaxPhases * kLanes];
-      T ue[kMaxLoadChunk][kElementDofs][kLanes];
-      T ye[kMaxLoadChunk][kElementDofs][kLanes];
-      T fe[kMaxLoadChunk][kElementDofs][kLanes];
+      T ph[kMaxPhases * W];
+      T ue[kMaxLoadChunk][kElementDofs][W];
+      T ye[kMaxLoadChunk][kElementDofs][W];
+      T fe[kMaxLoadChunk][kElementDofs][W];
       for (int j = 0; j < n; ++j) {
-        for (int k0 = 0; k0 < n; k0 += kLanes) {
-          const int wv = std::min(kLanes, n - k0);
-          load_phases(pp + b * M * nn, nn, M, n, i, j, k0, wv, ph);
+        for (int k0 = 0; k0 < n; k0 += W) {
+          const int wv = std::min(W, n - k0);
+          load_phases<T, W>(pp + b * M * nn, nn, M, n, i, j, k0, wv, ph);
           for (int m = 0; m < M; ++m)
-            for (int w = 0; w < wv; ++w) phs[m] += static_cast<double>(ph[m * kLanes + w]);
+            for (int w = 0; w < wv; ++w) phs[m] += static_cast<double>(ph[m * W + w]);
           for (int l = 0; l < L; ++l)
-            gather_element<T, kLanes>(up + ((b * L) + l) * 3 * nn, nn, n, i, j, k0, wv, ue[l]);
-          dispatch_loads(L, [&](auto NL) { element_matvec<T, kLanes, NL.value>(Ke_b, ph, kLanes, M, ue, ye); });
-          element_loads<T, kLanes, kMaxLoadChunk>(Fe_b, L, 0, ph, kLanes, M, L, fe);
+            gather_element<T, W>(up + ((b * L) + l) * 3 * nn, nn, n, i, j, k0, wv, ue[l]);
+          dispatch_loads(L, [&](auto NL) { element_matvec<T, W, NL.value>(Ke_b, ph, W, M, ue, ye); });
+          element_loads<T, W, kMaxLoadChunk>(Fe_b, L, 0, ph, W, M, L, fe);
           for (int p = 0; p < L; ++p)
             for (int q = p; q < L; ++q) {
-              T acc[kLanes];
-              for (int w = 0; w < kLanes; ++w) acc[w] = T(0);
+              T acc[W];
+              for (int w = 0; w < W; ++w) acc[w] = T(0);
               for (int r = 0; r < kElementDofs; ++r)
-                for (int w = 0; w < kLanes; ++w)
+                for (int w = 0; w < W; ++w)
                   acc[w] += ue[p][r][w] * (ye[q][r][w] - fe[q][r][w]) - ue[q][r][w] * fe[p][r][w];
               double s = 0.0;
               for (int w = 0; w < wv; ++w) s += static_cast<double>(acc[w]);

@@ -22,23 +22,24 @@ at::Tensor load_vectors_cpu(const at::Tensor& phase_in,  // [B, M, n, n, n]
 
   AT_DISPATCH_FLOATING_TYPES(phase.scalar_type(), "phnet::load_vectors", [&] {
     using T = scalar_t;
+    constexpr int W = lanes<T>();
     const T* pp = phase.data_ptr<T>();
     const T* fp = Fe.data_ptr<T>();
     T* outp = f.data_ptr<T>();
     for_each_plane_colored(d.B, d.n, [&](int64_t b, int64_t i64) {
       const int i = static_cast<int>(i64);
       const T* Fe_b = sample_matrices(fp, Fe.size(0), b, int64_t(M) * kElementDofs * L);
-      T ph[kMaxPhases * kLanes];
-      T fe[kMaxLoadChunk][kElementDofs][kLanes];
+      T ph[kMaxPhases * W];
+      T fe[kMaxLoadChunk][kElementDofs][W];
       for (int j = 0; j < n; ++j) {
-        for (int k0 = 0; k0 < n; k0 += kLanes) {
-          const int wv = std::min(kLanes, n - k0);
-          load_phases(pp + b * M * nn, nn, M, n, i, j, k0, wv, ph);
+        for (int k0 = 0; k0 < n; k0 += W) {
+          const int wv = std::min(W, n - k0);
+          load_phases<T, W>(pp + b * M * nn, nn, M, n, i, j, k0, wv, ph);
           for (int l0 = 0; l0 < L; l0 += kMaxLoadChunk) {
             const int nl = std::min(kMaxLoadChunk, L - l0);
-            element_loads<T, kLanes, kMaxLoadChunk>(Fe_b, L, l0, ph, kLanes, M, nl, fe);
+            element_loads<T, W, kMaxLoadChunk>(Fe_b, L, l0, ph, W, M, nl, fe);
             for (int l = 0; l < nl; ++l)
-              scatter_add_element<T, kLanes>(outp + ((b * L) + l0 + l) * 3 * nn, nn, n, i, j, k0,
+              scatter_add_element<T, W>(outp + ((b * L) + l0 + l) * 3 * nn, nn, n, i, j, k0,
                                              wv, fe[l]);
           }
         }

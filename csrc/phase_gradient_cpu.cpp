@@ -27,6 +27,7 @@ at::Tensor phase_gradient_cpu(const at::Tensor& a_in,    // [B, L, 3, n, n, n]
 
   AT_DISPATCH_FLOATING_TYPES(u.scalar_type(), "phnet::phase_gradient", [&] {
     using T = scalar_t;
+    constexpr int W = lanes<T>();
     const T* ap = a.data_ptr<T>();
     const T* up = u.data_ptr<T>();
     const T* bp = bf.data_ptr<T>();
@@ -37,13 +38,13 @@ at::Tensor phase_gradient_cpu(const at::Tensor& a_in,    // [B, L, 3, n, n, n]
       const int i = static_cast<int>(i64);
       const T* Ke_b = sample_matrices(kp, Ke.size(0), b, int64_t(M) * kKeSize);
       const T* Fe_b = sample_matrices(fp, Fe.size(0), b, int64_t(M) * kElementDofs * J);
-      T ae[kMaxLoadChunk][kElementDofs][kLanes];
-      T ue[kMaxLoadChunk][kElementDofs][kLanes];
-      T be[kMaxLoadChunk][kElementDofs][kLanes];
-      T gl[kLanes];
+      T ae[kMaxLoadChunk][kElementDofs][W];
+      T ue[kMaxLoadChunk][kElementDofs][W];
+      T be[kMaxLoadChunk][kElementDofs][W];
+      T gl[W];
       for (int j = 0; j < n; ++j) {
-        for (int k0 = 0; k0 < n; k0 += kLanes) {
-          const int wv = std::min(kLanes, n - k0);
+        for (int k0 = 0; k0 < n; k0 += W) {
+          const int wv = std::min(W, n - k0);
           T* g_row = gp + b * M * nn + (static_cast<int64_t>(i) * n + j) * n + k0;
           // Load chunks of a/u, then column chunks of b; each chunk adds to every phase.
           const int chunks = std::max((L + kMaxLoadChunk - 1) / kMaxLoadChunk,
@@ -53,16 +54,16 @@ at::Tensor phase_gradient_cpu(const at::Tensor& a_in,    // [B, L, 3, n, n, n]
             const int nl = std::max(0, std::min(kMaxLoadChunk, L - l0));
             const int nb = std::max(0, std::min(kMaxLoadChunk, J - l0));
             for (int l = 0; l < nl; ++l) {
-              gather_element<T, kLanes>(ap + ((b * L) + l0 + l) * 3 * nn, nn, n, i, j, k0, wv,
+              gather_element<T, W>(ap + ((b * L) + l0 + l) * 3 * nn, nn, n, i, j, k0, wv,
                                         ae[l]);
-              gather_element<T, kLanes>(up + ((b * L) + l0 + l) * 3 * nn, nn, n, i, j, k0, wv,
+              gather_element<T, W>(up + ((b * L) + l0 + l) * 3 * nn, nn, n, i, j, k0, wv,
                                         ue[l]);
             }
             for (int l = 0; l < nb; ++l)
-              gather_element<T, kLanes>(bp + ((b * J) + l0 + l) * 3 * nn, nn, n, i, j, k0, wv,
+              gather_element<T, W>(bp + ((b * J) + l0 + l) * 3 * nn, nn, n, i, j, k0, wv,
                                         be[l]);
             for (int m = 0; m < M; ++m) {
-              element_phase_sensitivity<T, kLanes, kMaxLoadChunk>(
+              element_phase_sensitivity<T, W, kMaxLoadChunk>(
                   Ke_b + m * kKeSize, Fe_b + int64_t(m) * kElementDofs * J + l0, J, nl, nb, ae,
                   ue, be, gl);
               for (int w = 0; w < wv; ++w) g_row[m * nn + w] += gl[w];

@@ -22,6 +22,7 @@ at::Tensor stiffness_apply_cpu(const at::Tensor& u_in,      // [B, L, 3, n, n, n
 
   AT_DISPATCH_FLOATING_TYPES(u.scalar_type(), "phnet::stiffness_apply", [&] {
     using T = scalar_t;
+    constexpr int W = lanes<T>();
     const T* up = u.data_ptr<T>();
     const T* pp = phase.data_ptr<T>();
     const T* kp = Ke.data_ptr<T>();
@@ -29,21 +30,21 @@ at::Tensor stiffness_apply_cpu(const at::Tensor& u_in,      // [B, L, 3, n, n, n
     for_each_plane_colored(d.B, d.n, [&](int64_t b, int64_t i64) {
       const int i = static_cast<int>(i64);
       const T* Ke_b = sample_matrices(kp, Ke.size(0), b, int64_t(M) * kKeSize);
-      T ph[kMaxPhases * kLanes];
-      T ue[kMaxLoadChunk][kElementDofs][kLanes];
-      T ye[kMaxLoadChunk][kElementDofs][kLanes];
+      T ph[kMaxPhases * W];
+      T ue[kMaxLoadChunk][kElementDofs][W];
+      T ye[kMaxLoadChunk][kElementDofs][W];
       for (int j = 0; j < n; ++j) {
-        for (int k0 = 0; k0 < n; k0 += kLanes) {
-          const int wv = std::min(kLanes, n - k0);
-          load_phases(pp + b * M * nn, nn, M, n, i, j, k0, wv, ph);
+        for (int k0 = 0; k0 < n; k0 += W) {
+          const int wv = std::min(W, n - k0);
+          load_phases<T, W>(pp + b * M * nn, nn, M, n, i, j, k0, wv, ph);
           for (int l0 = 0; l0 < L; l0 += kMaxLoadChunk) {
             const int nl = std::min(kMaxLoadChunk, L - l0);
             for (int l = 0; l < nl; ++l)
-              gather_element<T, kLanes>(up + ((b * L) + l0 + l) * 3 * nn, nn, n, i, j, k0, wv,
+              gather_element<T, W>(up + ((b * L) + l0 + l) * 3 * nn, nn, n, i, j, k0, wv,
                                         ue[l]);
-            dispatch_loads(nl, [&](auto NL) { element_matvec<T, kLanes, NL.value>(Ke_b, ph, kLanes, M, ue, ye); });
+            dispatch_loads(nl, [&](auto NL) { element_matvec<T, W, NL.value>(Ke_b, ph, W, M, ue, ye); });
             for (int l = 0; l < nl; ++l)
-              scatter_add_element<T, kLanes>(yp + ((b * L) + l0 + l) * 3 * nn, nn, n, i, j, k0,
+              scatter_add_element<T, W>(yp + ((b * L) + l0 + l) * 3 * nn, nn, n, i, j, k0,
                                              wv, ye[l]);
           }
         }
