@@ -77,14 +77,11 @@ from __future__ import annotations
 import argparse
 import datetime
 import functools
-import importlib.util
 import json
 import logging
 import os
 import platform
-import re
 import statistics
-import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -93,9 +90,7 @@ from typing import Callable
 
 import torch
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-if importlib.util.find_spec("phnet_cuda") is None:  # running from a source checkout
-    sys.path.insert(0, str(REPO_ROOT))
+from bench_env import RESULTS_DIR, cpus, device_name, git_commit, slug  # noqa: E402  (sets sys.path)
 
 import phnet_cuda  # noqa: E402
 from phnet_cuda import ops, reference  # noqa: E402
@@ -110,7 +105,6 @@ DTYPES = {"float32": torch.float32, "float64": torch.float64}
 TOLERANCE = {torch.float32: 1e-4, torch.float64: 1e-10}
 LOADS = 6  # load cases L = load columns J (six unit macroscopic strains)
 PHASES = 2  # hard, soft
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 
 # ----------------------------------------------------------------------------- floor model
@@ -512,40 +506,10 @@ def format_notes(rows: list[Row]) -> str:
     return "\n".join(out)
 
 
-def _cpus() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-
-
-def _cpu_name() -> str:
-    model = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return f"{model} ({_cpus()} cores)"
-
-
-def device_name(device: str) -> str:
-    return torch.cuda.get_device_name(device) if device.startswith("cuda") else _cpu_name()
-
-
-def _git_commit() -> str | None:
-    try:
-        res = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT,
-                             capture_output=True, text=True, timeout=10, check=True)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return res.stdout.strip() or None
-
-
 def environment(devices: list[str], opts, load_average: float) -> dict:
     return {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "git_commit": _git_commit(),
+        "git_commit": git_commit(),
         "torch": torch.__version__,
         "cuda_runtime": torch.version.cuda,
         "python": platform.python_version(),
@@ -561,10 +525,6 @@ def environment(devices: list[str], opts, load_average: float) -> dict:
         "compile": opts.compile,
         "argv": sys.argv[1:],
     }
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
 # ----------------------------------------------------------------------------- CLI
@@ -614,8 +574,8 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(opts.threads)
     logging.getLogger("torch._dynamo").setLevel(logging.ERROR)  # graph breaks are counted per row
     load_average = os.getloadavg()[0]
-    if "cpu" in devices and load_average >= _cpus() - 0.5:
-        print(f"warning: load average {load_average:.1f} on {_cpus()} CPUs; CPU timings will be noisy "
+    if "cpu" in devices and load_average >= cpus() - 0.5:
+        print(f"warning: load average {load_average:.1f} on {cpus()} CPUs; CPU timings will be noisy "
               "(other processes compete for the cores; --threads 1 reduces the stalls)")
 
     bandwidth = {d: measure_bandwidth(d, opts.bandwidth_gib, max(opts.repeats, 3)) for d in devices}
@@ -641,7 +601,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {t['target']:<80} {t['status']}")
 
     name = device_name("cuda" if "cuda" in devices else "cpu")
-    out = opts.out or RESULTS_DIR / f"kernels_{_slug(name)}.json"
+    out = opts.out or RESULTS_DIR / f"kernels_{slug(name)}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     result = {"device_name": name, "environment": environment(devices, opts, load_average),
               "bandwidth": bandwidth, "rows": [asdict(r) for r in rows], "targets": targets}

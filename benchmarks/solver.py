@@ -87,11 +87,9 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import importlib.util
 import json
 import os
 import platform
-import re
 import resource
 import statistics
 import subprocess
@@ -108,9 +106,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 import torch
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-if importlib.util.find_spec("phnet_cuda") is None:  # running from a source checkout
-    sys.path.insert(0, str(REPO_ROOT))
+from bench_env import RESULTS_DIR, cpus, device_name, git_commit, slug  # noqa: E402  (sets sys.path)
 
 import phnet_cuda  # noqa: E402
 from phnet_cuda.geometry import tubular_gyroid  # noqa: E402
@@ -131,7 +127,6 @@ PROJECT_METHODS = ("multigrid", "jacobi")
 BASELINE_METHODS = ("direct", "amg")
 METHODS = PROJECT_METHODS + BASELINE_METHODS
 LOADS = 6
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
 RESULT_TAG = "SOLVER_BENCH_RESULT "  # prefix of the worker's JSON line on stdout
 TRUE_RESIDUAL_SLACK = 10.0  # a converged row's true residual may exceed tol by this factor (drift)
 
@@ -819,40 +814,10 @@ def plot_sweeps(sweeps: dict, path: Path, title: str) -> bool:
     return True
 
 
-def _cpus() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-
-
-def _cpu_name() -> str:
-    model = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return f"{model} ({_cpus()} cores)"
-
-
-def device_name(device: str) -> str:
-    return torch.cuda.get_device_name(device) if device.startswith("cuda") else _cpu_name()
-
-
-def _git_commit() -> str | None:
-    try:
-        res = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT,
-                             capture_output=True, text=True, timeout=10, check=True)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return res.stdout.strip() or None
-
-
 def environment(device: str, opts, load_average: float) -> dict:
     return {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "git_commit": _git_commit(),
+        "git_commit": git_commit(),
         "torch": torch.__version__,
         "cuda_runtime": torch.version.cuda,
         "numpy": np.__version__,
@@ -864,14 +829,10 @@ def environment(device: str, opts, load_average: float) -> dict:
         "load_average_at_start": load_average,
         "library": phnet_cuda.load_library(),
         "has_cuda_kernels": phnet_cuda.has_cuda_kernels(),
-        "cpu": _cpu_name(),
+        "cpu": device_name("cpu"),
         "gpu": torch.cuda.get_device_name(device) if device.startswith("cuda") else None,
         "argv": sys.argv[1:],
     }
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
 # ----------------------------------------------------------------------------- CLI
@@ -947,8 +908,8 @@ def main(argv: list[str] | None = None) -> int:
     load_average = os.getloadavg()[0]
     threads = opts.threads or torch.get_num_threads()
     print(f"{device_name(opts.device)}; torch/op threads {threads}; load average {load_average:.1f}")
-    if load_average >= _cpus() - 0.5 and threads > 1:
-        print(f"warning: load average {load_average:.1f} on {_cpus()} CPUs: other processes compete for the "
+    if load_average >= cpus() - 0.5 and threads > 1:
+        print(f"warning: load average {load_average:.1f} on {cpus()} CPUs: other processes compete for the "
               "cores, and every parallel region of the project solver can stall for a scheduler slice "
               "(many times slower); use --threads 1")
     if pyamg is None:
@@ -979,7 +940,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {t['target']:<82} {t['status']}")
 
     name = device_name(opts.device)
-    out = opts.out or RESULTS_DIR / f"solver_{_slug(name)}.json"
+    out = opts.out or RESULTS_DIR / f"solver_{slug(name)}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     config = {k: getattr(opts, k) for k in ("device", "n", "vf", "methods", "tol", "soft_ratio", "E", "nu",
                                             "max_iter", "amg_max_iter", "direct_max_n", "amg_max_n", "pin",

@@ -112,6 +112,11 @@ def _(u, phase, C, macro_strain):
 
 
 # ----------------------------------------------------------------------------- autograd
+def _save_inputs(ctx, inputs, output):
+    """setup_context of the ops whose backward needs exactly their inputs."""
+    ctx.save_for_backward(*inputs)
+
+
 def _reduce_to(grad: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     """Sum a per-sample gradient over the batch where the input was broadcast (batch 1)."""
     if like.shape[0] == 1 and grad.shape[0] != 1:
@@ -141,10 +146,6 @@ def _fe_grad(w: torch.Tensor, phase: torch.Tensor) -> torch.Tensor:
 
 
 # stiffness_apply: y = K u.  dy.g: grad_u = K^T g, grad_phase_m = g_e^T Ke_m u_e.
-def _sa_setup(ctx, inputs, output):
-    ctx.save_for_backward(*inputs)
-
-
 def _sa_backward(ctx, g):
     u, phase, Ke = ctx.saved_tensors
     g = g.contiguous()
@@ -159,14 +160,10 @@ def _sa_backward(ctx, g):
     return gu, gp, gk
 
 
-torch.library.register_autograd("phnet::stiffness_apply", _sa_backward, setup_context=_sa_setup)
+torch.library.register_autograd("phnet::stiffness_apply", _sa_backward, setup_context=_save_inputs)
 
 
 # load_vectors: f_j = sum_e Fe_e[:, j].  grad_phase_m = sum_j g_j,e . Fe_m[:, j].
-def _lv_setup(ctx, inputs, output):
-    ctx.save_for_backward(*inputs)
-
-
 def _lv_backward(ctx, g):
     phase, Fe = ctx.saved_tensors
     g = g.contiguous()
@@ -181,14 +178,10 @@ def _lv_backward(ctx, g):
     return gp, gf
 
 
-torch.library.register_autograd("phnet::load_vectors", _lv_backward, setup_context=_lv_setup)
+torch.library.register_autograd("phnet::load_vectors", _lv_backward, setup_context=_save_inputs)
 
 
 # energy_loss: E_l = u_l^T K u_l / 2 - u_l . f_l.
-def _en_setup(ctx, inputs, output):
-    ctx.save_for_backward(*inputs)
-
-
 def _en_backward(ctx, g):
     u, phase, Ke, Fe = ctx.saved_tensors
     g = g.contiguous()
@@ -207,15 +200,11 @@ def _en_backward(ctx, g):
     return gu, gp, gk, gf
 
 
-torch.library.register_autograd("phnet::energy_loss", _en_backward, setup_context=_en_setup)
+torch.library.register_autograd("phnet::energy_loss", _en_backward, setup_context=_save_inputs)
 
 
 # energy_loss_backward: R_l = grad_l (K u_l - f_l), linear in grad, u, phase, Ke, Fe (double
 # backward of the energy: Hessian-vector products, second-order design loops).
-def _enb_setup(ctx, inputs, output):
-    ctx.save_for_backward(*inputs)
-
-
 def _enb_backward(ctx, G):
     grad, u, phase, Ke, Fe = ctx.saved_tensors
     G = G.contiguous()
@@ -234,14 +223,10 @@ def _enb_backward(ctx, G):
     return ggrad, gu, gp, gk, gf
 
 
-torch.library.register_autograd("phnet::energy_loss_backward", _enb_backward, setup_context=_enb_setup)
+torch.library.register_autograd("phnet::energy_loss_backward", _enb_backward, setup_context=_save_inputs)
 
 
 # homogenized_tensor: S_pq = sum_e Ce_pq - u_p.f_q - u_q.f_p + u_p^T K u_q.
-def _ch_setup(ctx, inputs, output):
-    ctx.save_for_backward(*inputs)
-
-
 def _ch_backward(ctx, G):
     u, phase, Ke, Fe, Ce = ctx.saved_tensors
     G = G.contiguous()
@@ -264,14 +249,10 @@ def _ch_backward(ctx, G):
     return gu, gp, gk, gf, gc
 
 
-torch.library.register_autograd("phnet::homogenized_tensor", _ch_backward, setup_context=_ch_setup)
+torch.library.register_autograd("phnet::homogenized_tensor", _ch_backward, setup_context=_save_inputs)
 
 
 # phase_gradient: g_m = sum_l a_l^T Ke_m u_l + sum_j b_j . Fe_m[:, j], linear in each argument.
-def _pg_setup(ctx, inputs, output):
-    ctx.save_for_backward(*inputs)
-
-
 def _pg_backward(ctx, g):
     a, u, b, Ke, Fe = ctx.saved_tensors
     g = g.contiguous()
@@ -290,7 +271,7 @@ def _pg_backward(ctx, g):
     return ga, gu, gb, gk, gf
 
 
-torch.library.register_autograd("phnet::phase_gradient", _pg_backward, setup_context=_pg_setup)
+torch.library.register_autograd("phnet::phase_gradient", _pg_backward, setup_context=_save_inputs)
 
 
 # element_fields: eps_l = E_l - B u_l (linear in u, E); sig_l = (sum_m phase_m C_m) eps_l.
@@ -300,7 +281,7 @@ def _ef_setup(ctx, inputs, output):
 
 def _ef_backward(ctx, g_strain, g_stress):
     u, phase, C, macro, eps = ctx.saved_tensors
-    B, L, n = u.shape[0], u.shape[1], u.shape[-1]
+    B, n = u.shape[0], u.shape[-1]
     g_eps = torch.zeros_like(eps) if g_strain is None else g_strain
     gp = gc = None
     if g_stress is not None:

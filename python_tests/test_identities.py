@@ -11,7 +11,7 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from phnet_cuda import CellProblem, fem, ops, reference
+from phnet_cuda import CellProblem, ops, reference
 from support import DEVICES, random_problem, rel_err
 
 

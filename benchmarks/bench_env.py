@@ -1,0 +1,58 @@
+"""Shared by the benchmark scripts: where results go, and the machine facts every result file
+records (CPU/GPU name, cores, git commit, file-name slug). Importing it also makes
+``phnet_cuda`` importable from a source checkout when the package is not installed."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import platform
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+if importlib.util.find_spec("phnet_cuda") is None:  # running from a source checkout
+    sys.path.insert(0, str(REPO_ROOT))
+
+
+def cpus() -> int:
+    """CPU cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
+def cpu_name() -> str:
+    """'model name' of /proc/cpuinfo (or platform's guess) with the core count."""
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return f"{model} ({cpus()} cores)"
+
+
+def device_name(device: str) -> str:
+    return torch.cuda.get_device_name(device) if device.startswith("cuda") else cpu_name()
+
+
+def git_commit() -> str | None:
+    try:
+        res = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT,
+                             capture_output=True, text=True, timeout=10, check=True)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return res.stdout.strip() or None
+
+
+def slug(text: str) -> str:
+    """File-name form of a device name: 'AMD EPYC (2 cores)' -> 'amd-epyc-2-cores'."""
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
