@@ -9,12 +9,15 @@ each function's docstring. Main entry points:
 * ``ops`` - the element-matrix-level custom ops (stiffness_apply, load_vectors, energy,
   residual, homogenized_sum, phase_gradient, element_fields).
 * ``materials``, ``fem``, ``reference`` - Voigt materials, element matrices, pure-PyTorch oracle.
+* ``homogenize(vox, ...)`` - numerical homogenization (multigrid-preconditioned CG on the ops),
+  returning a ``HomogenizationResult`` (CH, u, iterations, residual, converged).
+* ``geometry`` - cell generators (Tubular Gyroid); ``post`` - engineering constants, von Mises.
 * ``shapes`` - parallelepiped cells: ``lattice_matrix``, ``strain_map`` and the shape-material
   transformation (``transform_stiffness`` / ``recover_stiffness``), converters from/to the
   reference method's shape convention.
 """
 
-from . import fem, materials, ops, reference, shapes
+from . import fem, geometry, materials, ops, post, reference, shapes
 from ._lib import has_cuda_kernels, load_library
 from .materials import (
     anisotropic_phases,
@@ -24,6 +27,7 @@ from .materials import (
     two_phase_stiffness,
 )
 from .ops import element_fields, load_vectors, phase_gradient, residual, stiffness_apply
+from .post import engineering_constants, von_mises
 from .problem import CellProblem, energy_loss, homogenized_tensor
 from .shapes import (
     from_reference_convention,
@@ -33,16 +37,21 @@ from .shapes import (
     to_reference_convention,
     transform_stiffness,
 )
+from .solver import HomogenizationResult, homogenize
 
 __version__ = "0.1.0"
 
 __all__ = [
     "CellProblem",
+    "HomogenizationResult",
     "anisotropic_phases",
     "element_fields",
     "energy_loss",
+    "engineering_constants",
     "fem",
     "from_reference_convention",
+    "geometry",
+    "homogenize",
     "has_cuda_kernels",
     "homogenized_tensor",
     "isotropic_stiffness",
@@ -53,6 +62,7 @@ __all__ = [
     "materials",
     "ops",
     "phase_gradient",
+    "post",
     "recover_stiffness",
     "reference",
     "residual",
@@ -63,4 +73,5 @@ __all__ = [
     "to_reference_convention",
     "transform_stiffness",
     "two_phase_stiffness",
+    "von_mises",
 ]
