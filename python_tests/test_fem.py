@@ -114,3 +114,23 @@ def test_element_matrices_reject_bad_C():
         fem.element_matrices(A, 0.1)
     with pytest.raises(ValueError, match="h must be positive"):
         fem.element_matrices(torch.eye(6, dtype=torch.float64), 0.0)
+
+
+def test_strut_lattice_voxelisation():
+    from phnet_cuda.geometry import grid_lattice, strut_lattice, voxel_centres
+    from phnet_cuda.geometry.truss import GRID_NODES, GRID_STRUTS
+    assert GRID_STRUTS.shape == (12, 2)
+    n, r = 12, 0.15
+    periodic = grid_lattice(n, r)
+    plain = strut_lattice(n, GRID_NODES, GRID_STRUTS, r, periodic=False)
+    assert torch.equal(periodic, plain)  # all images of the edge struts are edges themselves
+    # A single strut along x through the centre: solid exactly where the distance to the axis <= r.
+    one = strut_lattice(n, [[0.0, 0.5, 0.5], [1.0, 0.5, 0.5]], [[0, 1]], r)
+    c = voxel_centres(n)
+    expect = ((c[..., 1] - 0.5) ** 2 + (c[..., 2] - 0.5) ** 2).sqrt() <= r
+    assert torch.equal(one.bool(), expect)
+    # Periodic: a strut leaving through x = 1 re-enters at x = 0.
+    wrap = strut_lattice(n, [[0.5, 0.5, 0.5], [1.5, 0.5, 0.5]], [[0, 1]], r)
+    assert torch.equal(wrap, one)
+    with pytest.raises(ValueError, match="radius > 0"):
+        strut_lattice(n, GRID_NODES, GRID_STRUTS, 0.0)
