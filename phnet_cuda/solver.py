@@ -52,8 +52,9 @@ def _zero_mean(x: torch.Tensor) -> torch.Tensor:
 
 
 def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Per (sample, load case) inner products ``[B, L]``."""
-    return (a * b).sum(dim=(2, 3, 4, 5))
+    """Per (sample, load case) inner products ``[B, L]`` (a batched BLAS dot: no temporary)."""
+    B, L = a.shape[0], a.shape[1]
+    return torch.einsum("bli,bli->bl", a.reshape(B, L, -1), b.reshape(B, L, -1))
 
 
 def _offsets():
@@ -71,17 +72,25 @@ def _assemble_blocks(blocks_per_voxel) -> torch.Tensor:
     return total
 
 
+def _invert_blocks(blocks: torch.Tensor) -> torch.Tensor:
+    """Inverse nodal blocks ``[B, n, n, n, 3, 3]`` -> ``[B, 3, 3, n, n, n]`` (component-major, so
+    applying them is nine broadcast multiply-adds over contiguous fields)."""
+    return torch.linalg.inv(blocks).permute(0, 4, 5, 1, 2, 3).contiguous()
+
+
 def jacobi_blocks(phase: torch.Tensor, Ke: torch.Tensor) -> torch.Tensor:
-    """Inverse 3 x 3 nodal diagonal blocks of K ``[B, n, n, n, 3, 3]`` for a phase mixture
+    """Inverse 3 x 3 nodal diagonal blocks of K ``[B, 3, 3, n, n, n]`` for a phase mixture
     (phase ``[B, M, n, n, n]``, Ke ``[B|1, M, 24, 24]``)."""
     Kb = Ke.expand(phase.shape[0], *Ke.shape[1:])
-    return torch.linalg.inv(_assemble_blocks(
+    return _invert_blocks(_assemble_blocks(
         lambda nd: torch.einsum("bmxyz,bmij->bxyzij", phase, Kb[:, :, 3 * nd:3 * nd + 3, 3 * nd:3 * nd + 3])))
 
 
 def _apply_blocks(inv: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
-    """z = D^-1 r for r ``[B, L, 3, n, n, n]``."""
-    return torch.einsum("bxyzij,bljxyz->blixyz", inv, r)
+    """z = D^-1 r for r ``[B, L, 3, n, n, n]`` and inverse blocks ``[B, 3, 3, n, n, n]``."""
+    inv = inv[:, None]  # broadcast over load cases
+    return torch.stack([inv[:, :, i, 0] * r[:, :, 0] + inv[:, :, i, 1] * r[:, :, 1] + inv[:, :, i, 2] * r[:, :, 2]
+                        for i in range(3)], dim=2)
 
 
 # ----------------------------------------------------------------------------------- multigrid
@@ -178,13 +187,13 @@ class _Level:
 
 def _element_operator(KE: torch.Tensor, n: int):
     """K x for per-voxel element matrices KE ``[B, n^3, 24, 24]`` (levels >= 2, which hold at
-    most 1/64 of the fine voxels): batched 24 x 24 matmuls between the roll gather/scatter."""
+    most 1/64 of the fine voxels): batched 24 x 24 products between the roll gather/scatter."""
     from .reference import gather_elements, scatter_elements
 
     def apply(x):
         B, L = x.shape[0], x.shape[1]
-        ue = gather_elements(x).reshape(B, L, n ** 3, 24).permute(0, 2, 3, 1)  # [B, E, 24, L]
-        ye = torch.matmul(KE, ue).permute(0, 3, 1, 2)  # [B, L, E, 24]
+        ue = gather_elements(x).reshape(B, L, n ** 3, 24)  # [B, L, E, 24]
+        ye = torch.einsum("bers,bles->bler", KE, ue)
         return scatter_elements(ye.reshape(B, L, n, n, n, 24))
     return apply
 
@@ -192,7 +201,7 @@ def _element_operator(KE: torch.Tensor, n: int):
 def _element_blocks(KE: torch.Tensor, n: int) -> torch.Tensor:
     B = KE.shape[0]
     K5 = KE.reshape(B, n, n, n, 24, 24)
-    return torch.linalg.inv(_assemble_blocks(lambda nd: K5[..., 3 * nd:3 * nd + 3, 3 * nd:3 * nd + 3]))
+    return _invert_blocks(_assemble_blocks(lambda nd: K5[..., 3 * nd:3 * nd + 3, 3 * nd:3 * nd + 3]))
 
 
 class MultigridPreconditioner:
