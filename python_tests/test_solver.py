@@ -157,3 +157,17 @@ def test_reproduces_homo3d_grid_example():
     CH = homogenize(vox, E=E, nu=nu, soft_ratio=1e-9, tol=1e-9).CH
     for value, published in ((CH[0, 0], 7.1876), (CH[0, 1], 0.3875), (CH[3, 3], 0.1489)):
         assert abs(float(value) - published) <= 5e-5 + 1e-6, (float(value), published)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_cuda_matches_cpu():
+    from support import CUDA_OK
+    if not CUDA_OK:
+        pytest.skip("library built without CUDA kernels")
+    g = torch.Generator().manual_seed(9)
+    vox = (torch.rand(2, 16, 16, 16, generator=g) > 0.5).float()
+    shape = torch.tensor([[80.0, 85.0, 90.0, 1.0, 1.2, 1.5], [90.0, 90.0, 90.0, 1.0, 1.0, 1.0]])
+    cpu = homogenize(vox, shape=shape, tol=1e-10, device="cpu")
+    gpu = homogenize(vox, shape=shape, tol=1e-10, device="cuda")
+    assert cpu.converged and gpu.converged
+    assert rel_err(gpu.CH, cpu.CH) < 1e-8
