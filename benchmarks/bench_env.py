@@ -56,3 +56,16 @@ def git_commit() -> str | None:
 def slug(text: str) -> str:
     """File-name form of a device name: 'AMD EPYC (2 cores)' -> 'amd-epyc-2-cores'."""
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def format_table(rows, columns, left) -> str:
+    """Aligned plain-text table of ``rows``: ``columns`` is a sequence of (header, getter) pairs,
+    columns whose header is in ``left`` are left-aligned, the others (numbers) right-aligned."""
+    cells = [[h for h, _ in columns]] + [[get(r) for _, get in columns] for r in rows]
+    widths = [max(len(line[i]) for line in cells) for i in range(len(columns))]
+    lines = []
+    for line in cells:
+        parts = [c.ljust(w) if h in left else c.rjust(w) for c, w, (h, _) in zip(line, widths, columns)]
+        lines.append("  ".join(parts).rstrip())
+    lines.insert(1, "-" * len(lines[0]))
+    return "\n".join(lines)

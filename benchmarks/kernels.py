@@ -90,7 +90,7 @@ from typing import Callable
 
 import torch
 
-from bench_env import RESULTS_DIR, cpus, device_name, git_commit, slug  # noqa: E402  (sets sys.path)
+from bench_env import RESULTS_DIR, cpus, device_name, format_table, git_commit, slug  # noqa: E402  (sets sys.path)
 
 import phnet_cuda  # noqa: E402
 from phnet_cuda import ops, reference  # noqa: E402
@@ -479,19 +479,6 @@ COLUMNS = (  # header, row -> text
 )
 
 
-def format_table(rows: list[Row]) -> str:
-    """Aligned plain-text table: text columns left-aligned, numbers right-aligned."""
-    cells = [[h for h, _ in COLUMNS]] + [[get(r) for _, get in COLUMNS] for r in rows]
-    widths = [max(len(line[i]) for line in cells) for i in range(len(COLUMNS))]
-    left = {"op", "mode", "dev", "dtype", "status"}
-    lines = []
-    for line in cells:
-        parts = [c.ljust(w) if h in left else c.rjust(w) for c, w, (h, _) in zip(line, widths, COLUMNS)]
-        lines.append("  ".join(parts).rstrip())
-    lines.insert(1, "-" * len(lines[0]))
-    return "\n".join(lines)
-
-
 def format_notes(rows: list[Row]) -> str:
     """Row errors and compile problems, one line each."""
     out = []
@@ -591,7 +578,7 @@ def main(argv: list[str] | None = None) -> int:
             for d, n, B, op in (tqdm(cases, desc="rows", unit="row") if tqdm else cases)]
 
     print()
-    print(format_table(rows))
+    print(format_table(rows, COLUMNS, {"op", "mode", "dev", "dtype", "status"}))
     notes = format_notes(rows)
     if notes:
         print("\n" + notes)

@@ -106,7 +106,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 import torch
 
-from bench_env import RESULTS_DIR, cpus, device_name, git_commit, slug  # noqa: E402  (sets sys.path)
+from bench_env import RESULTS_DIR, cpus, device_name, format_table, git_commit, slug  # noqa: E402  (sets sys.path)
 
 import phnet_cuda  # noqa: E402
 from phnet_cuda.geometry import tubular_gyroid  # noqa: E402
@@ -722,18 +722,6 @@ COLUMNS = (  # header, row -> text
 LEFT = {"dev", "method", "status"}
 
 
-def format_table(rows: list[Row]) -> str:
-    """Aligned plain-text table: text columns left-aligned, numbers right-aligned."""
-    cells = [[h for h, _ in COLUMNS]] + [[get(r) for _, get in COLUMNS] for r in rows]
-    widths = [max(len(line[i]) for line in cells) for i in range(len(COLUMNS))]
-    lines = []
-    for line in cells:
-        parts = [c.ljust(w) if h in LEFT else c.rjust(w) for c, w, (h, _) in zip(line, widths, COLUMNS)]
-        lines.append("  ".join(parts).rstrip())
-    lines.insert(1, "-" * len(lines[0]))
-    return "\n".join(lines)
-
-
 def format_notes(rows: list[Row]) -> str:
     """Skips, errors and failures, one line each."""
     out = []
@@ -928,7 +916,7 @@ def main(argv: list[str] | None = None) -> int:
     sweeps = run_sweeps(opts.device, opts, table_points(rows, opts.device, opts.soft_ratio))
 
     print()
-    print(format_table(rows))
+    print(format_table(rows, COLUMNS, LEFT))
     notes = format_notes(rows)
     if notes:
         print("\n" + notes)
