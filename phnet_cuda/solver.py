@@ -109,11 +109,8 @@ def restrict(xf: torch.Tensor) -> torch.Tensor:
     coarse I gathers fine 2I with weight 1 and fine 2I +- 1 with weight 1/2 (per axis)."""
     x = xf
     for dim in (3, 4, 5):
-        even = x.narrow(dim, 0, x.shape[dim] // 2 * 2)
-        idx_even = torch.arange(0, x.shape[dim], 2, device=x.device)
-        idx_odd = torch.arange(1, x.shape[dim], 2, device=x.device)
-        ev = even.index_select(dim, idx_even)
-        od = x.index_select(dim, idx_odd)
+        pairs = x.unflatten(dim, (x.shape[dim] // 2, 2))  # fine 2I, 2I+1 side by side
+        ev, od = pairs.select(dim + 1, 0), pairs.select(dim + 1, 1)
         x = ev + 0.5 * (od + torch.roll(od, shifts=1, dims=dim))
     return x
 
