@@ -92,19 +92,34 @@ def two_phase_fractions(vox: torch.Tensor, dtype=None) -> torch.Tensor:
 
 
 def material_voxel_tensor(vox, E: Scalar = 1.0, nu: Scalar = 0.3, soft_ratio: Scalar = DEFAULT_SOFT_RATIO,
-                          *, dtype=torch.float32) -> torch.Tensor:
+                          *, shape=None, dtype=torch.float32) -> torch.Tensor:
     """PH-Net's 36-channel input: per-voxel C_e = vox C_hard + (1 - vox) C_soft, flattened row-major.
 
     Args:
-        vox: ``[n, n, n]`` or ``[B, n, n, n]`` in [0, 1].
+        vox: ``[n, n, n]`` or ``[B, n, n, n]`` in [0, 1]; the tensor is built on ``vox.device``.
         E, nu, soft_ratio: scalars or per-sample ``[B]``.
+        shape: None (unit cube) or parallelepiped parameters ``[6]`` / ``[B, 6]``
+            (alpha_xy, alpha_yz, alpha_xz in degrees, l_x, l_y, l_z; CONVENTIONS). When given,
+            each phase's C is replaced by the cube material C_hat = M^-T C M^-1 of the
+            shape-material transformation, so the network sees the same problem the solver does.
     Returns:
         ``[B, 36, n, n, n]``; channel ``6 p + q`` is ``C_e[p, q]`` (CONVENTIONS).
     """
     vox = check_voxels(vox)
     B = vox.shape[0]
-    Cs = two_phase_stiffness(E, nu, soft_ratio, dtype=torch.float64, device=vox.device)
-    Cs = Cs.expand(B, 2, 6, 6) if Cs.dim() == 3 else Cs
+    Cs = two_phase_stiffness(E, nu, soft_ratio, dtype=torch.float64)
+    if Cs.dim() == 3:
+        Cs = Cs.unsqueeze(0)
+    if shape is not None:
+        from . import shapes  # local import: shapes does not depend on materials, but keep it lazy
+
+        params = shapes.shape_parameters(shape)
+        params = params if params.dim() == 2 else params.unsqueeze(0)
+        M = shapes.strain_map(shapes.unit_volume(shapes.lattice_matrix(params)))
+        Cs = shapes.transform_stiffness(Cs, M[:, None])
+    if Cs.shape[0] not in (1, B):
+        raise ValueError(f"per-sample materials/shapes have batch {Cs.shape[0]}, but vox has batch {B}")
+    Cs = Cs.to(vox.device).expand(B, 2, 6, 6)
     phase = two_phase_fractions(vox, torch.float64)
     out = torch.einsum("bmxyz,bmpq->bpqxyz", phase, Cs)
     return out.reshape(B, 36, *vox.shape[1:]).to(dtype)

@@ -55,6 +55,29 @@ def test_material_voxel_tensor():
         materials.material_voxel_tensor(torch.zeros(2, 3, 4))
 
 
+def test_material_voxel_tensor_with_shape_matches_cell_problem():
+    """With shape=, each voxel holds vox C_hat_hard + (1 - vox) C_hat_soft, C_hat = M^-T C M^-1."""
+    from phnet_cuda import CellProblem
+
+    g = torch.Generator().manual_seed(3)
+    vox = torch.rand(2, 3, 3, 3, generator=g, dtype=torch.float64)
+    shape = torch.tensor([[80.0, 85.0, 75.0, 1.0, 1.5, 2.0], [90.0, 90.0, 90.0, 1.0, 1.0, 1.0]])
+    E = torch.tensor([2.0, 5.0])
+    mat = materials.material_voxel_tensor(vox, E=E, nu=0.25, soft_ratio=1e-3, shape=shape, dtype=torch.float64)
+    prob = CellProblem(3, E=E, nu=0.25, soft_ratio=1e-3, shape=shape, dtype=torch.float64)
+    for b in range(2):
+        expect = torch.einsum("xyz,pq->pqxyz", vox[b], prob.C_hat[b, 0]) + \
+            torch.einsum("xyz,pq->pqxyz", 1 - vox[b], prob.C_hat[b, 1])
+        assert torch.allclose(mat[b], expect.reshape(36, 3, 3, 3), rtol=1e-13, atol=0)
+    # the unit cube shape is the identity transformation
+    cube = materials.material_voxel_tensor(vox[1], E=5.0, nu=0.25, soft_ratio=1e-3,
+                                           shape=(90, 90, 90, 1, 1, 1), dtype=torch.float64)
+    plain = materials.material_voxel_tensor(vox[1], E=5.0, nu=0.25, soft_ratio=1e-3, dtype=torch.float64)
+    assert torch.allclose(cube, plain, rtol=1e-13, atol=1e-15)
+    with pytest.raises(ValueError, match="batch"):
+        materials.material_voxel_tensor(vox, shape=torch.ones(3, 6) * 90)
+
+
 def test_anisotropic_phases_reconstruct():
     g = torch.Generator().manual_seed(1)
     Cv = random_spd(2, 3, 3, 3, generator=g)  # [2, 3, 3, 3, 6, 6]
