@@ -11,7 +11,18 @@ each function's docstring. Main entry points:
 * ``materials``, ``fem``, ``reference`` - Voigt materials, element matrices, pure-PyTorch oracle.
 * ``homogenize(vox, ...)`` - numerical homogenization (multigrid-preconditioned CG on the ops),
   returning a ``HomogenizationResult`` (CH, u, iterations, residual, converged).
-* ``geometry`` - cell generators (Tubular Gyroid); ``post`` - engineering constants, von Mises.
+* ``geometry`` - the microstructure library (``cell_types``, ``make_cell``, ``reachable_range``,
+  ``percolation``: TPMS sheets/networks incl. the Tubular Gyroid, strut lattices); ``post`` -
+  engineering constants, von Mises.
+* ``post`` (more) - directional Young's modulus, anisotropy indices, local fields under a macro
+  strain or stress, worst-case stress, first-yield estimate, base-material change;
+  ``plots`` - E-surface and slice PNGs; ``export`` - JSON/CSV reports, VTK fields, STL surfaces.
+* ``data`` - HDF5 cell datasets: ``build_dataset`` (Dataset 1/2, YAML specs), ``label_dataset``
+  (C^H labels), ``CellDataset`` (torch Dataset; material tensor built on the device).
+* ``PHNet`` / ``PHNetConfig`` (``model``) - the U-Net; ``train`` (``TrainConfig``, ``phnet train``,
+  torchrun) - label-free energy training with atomic checkpoints and exact resume;
+  ``predict(vox, ...)`` - C^H by the network (shipped TG model by default) with certified
+  upper bounds and an exact hybrid mode (``refine_tol``), returning a ``PredictionResult``.
 * ``shapes`` - parallelepiped cells: ``lattice_matrix``, ``strain_map`` and the shape-material
   transformation (``transform_stiffness`` / ``recover_stiffness``), converters from/to the
   reference method's shape convention.
@@ -28,6 +39,16 @@ from .materials import (
 )
 from .ops import element_fields, load_vectors, phase_gradient, residual, stiffness_apply
 from .post import engineering_constants, von_mises
+from . import export, plots
+from .post import (
+    anisotropy_indices,
+    change_base_material,
+    directional_young,
+    local_fields,
+    stress_concentration,
+    worst_case_von_mises,
+    yield_stress,
+)
 from .problem import CellProblem, energy_loss, homogenized_tensor
 from .shapes import (
     from_reference_convention,
@@ -38,13 +59,38 @@ from .shapes import (
     transform_stiffness,
 )
 from .solver import HomogenizationResult, homogenize
+from . import data
+from .data import CellDataset, build_dataset, label_dataset
+from . import model, predict as _predict_module, train
+from .model import PHNet, PHNetConfig
+from .predict import PredictionResult, predict
+from .train import TrainConfig
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "PHNet",
+    "PHNetConfig",
+    "PredictionResult",
+    "TrainConfig",
+    "model",
+    "predict",
+    "train",
+    "CellDataset",
     "CellProblem",
     "HomogenizationResult",
     "anisotropic_phases",
+    "anisotropy_indices",
+    "change_base_material",
+    "directional_young",
+    "export",
+    "local_fields",
+    "plots",
+    "stress_concentration",
+    "worst_case_von_mises",
+    "yield_stress",
+    "build_dataset",
+    "data",
     "element_fields",
     "energy_loss",
     "engineering_constants",
@@ -54,6 +100,7 @@ __all__ = [
     "homogenize",
     "has_cuda_kernels",
     "homogenized_tensor",
+    "label_dataset",
     "isotropic_stiffness",
     "lattice_matrix",
     "load_library",

@@ -22,6 +22,18 @@ def test_demo_runs_end_to_end(tmp_path, capsys):
     assert (out / "demo_fields.png").stat().st_size > 10_000
     text = capsys.readouterr().out
     assert "C^H" in text and "E_x" in text
+    # Post-processing outputs: figures, CSV, STL, VTU, and their entries in the report.
+    for name in ("demo_young_surface.png", "demo_worst_case_stress.png"):
+        assert (out / name).stat().st_size > 10_000, name
+    rows = (out / "demo_CH.csv").read_text().splitlines()
+    assert len(rows) == 2 and rows[0].startswith("cell,C11,C12")
+    assert abs(float(rows[1].split(",")[1]) - report["CH"][0][0]) < 1e-12 * abs(report["CH"][0][0])
+    assert (out / "demo_cell.stl").stat().st_size == 84 + 50 * report["stl"]["triangles"]
+    assert (out / "demo_fields.vtu").stat().st_size > 10_000
+    assert set(report["files"]) >= {"demo_young_surface.png", "demo_worst_case_stress.png", "demo_CH.csv",
+                                    "demo_cell.stl", "demo_fields.vtu"}
+    assert report["first_yield"]["worst_direction"] <= min(report["first_yield"]["uniaxial_xyz"])
+    assert report["anisotropy"]["universal"] > 0 and report["timings_seconds"]["homogenize"] > 0
 
 
 def test_homogenize_cli(tmp_path, capsys):

@@ -1,0 +1,191 @@
+"""PH-Net prediction: C^H of cells in one network pass, with certified upper bounds and an
+optional exact (hybrid) mode that warm-starts the numerical solver from the prediction."""
+
+from __future__ import annotations
+
+import os
+import time
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from .materials import DEFAULT_SOFT_RATIO, check_voxels, material_voxel_tensor
+from .problem import CellProblem
+
+#: The pretrained checkpoint shipped inside the package (used when ``checkpoint=None``).
+DEFAULT_CHECKPOINT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "checkpoints", "phnet_tg16.pt")
+
+_MODELS: dict = {}
+
+
+@dataclass
+class PredictionResult:
+    """Result of ``predict``.
+
+    Attributes:
+        CH: homogenized stiffness in the global Voigt basis (recovered on the parallelepiped),
+            ``[6, 6]`` for one cell ``[n, n, n]``, else ``[B, 6, 6]`` (float64). With
+            ``refine_tol`` it is the solver's exact answer, otherwise the network's.
+        CH_network: C^H from the network's displacements (energy form), same shape as CH.
+        CH_upper: ``[6]`` / ``[B, 6]`` certified upper bounds of the diagonal of the true C^H
+            (the energy of the predicted field, CONVENTIONS; C^H(u) - C^H is positive
+            semi-definite for any periodic u, so every diagonal entry bounds from above).
+        u: displacements ``[B, 6, 3, n, n, n]`` on the cube at the input's n (the network's,
+            or the refined ones).
+        gap: relative bound gap ``(CH_upper - diag CH) / diag CH`` ``[6]`` / ``[B, 6]``, exact
+            when refined; None otherwise.
+        timings: seconds ``{"network", "refine", "total"}``.
+        iterations, converged: solver statistics of the refinement (0 / None without it).
+        resampled: True when the cell was resampled to the checkpoint's n.
+    """
+
+    CH: torch.Tensor
+    CH_network: torch.Tensor
+    CH_upper: torch.Tensor
+    u: torch.Tensor
+    gap: torch.Tensor | None = None
+    timings: dict = field(default_factory=dict)
+    iterations: int = 0
+    converged: bool | None = None
+    resampled: bool = False
+    checkpoint: str = ""
+
+
+def load_model(checkpoint: str | None = None, device=None):
+    """The PH-Net of a checkpoint (default: the shipped one), cached per (path, device)."""
+    from .train import load_checkpoint, model_from_checkpoint
+
+    path = os.path.abspath(checkpoint or DEFAULT_CHECKPOINT)
+    if checkpoint is None and not os.path.exists(path):
+        raise ValueError(f"the shipped PH-Net checkpoint is missing from the installation ({path})")
+    key = (path, str(device), os.path.getmtime(path) if os.path.exists(path) else 0)
+    if key not in _MODELS:
+        ck = load_checkpoint(path)
+        model = model_from_checkpoint(ck, device)
+        n_train = int(ck.get("train_config", {}).get("n", 0)) or None
+        _MODELS[key] = (model, n_train)
+    return _MODELS[key]
+
+
+def resample_voxels(vox: torch.Tensor, m: int) -> torch.Tensor:
+    """Periodic voxel array ``[B, n, n, n]`` resampled to ``[B, m, m, m]``: voxel averages when n
+    is a multiple of m (volume fraction preserved exactly), else the value at each new voxel
+    centre (nearest source voxel)."""
+    n = vox.shape[-1]
+    if n == m:
+        return vox
+    if n % m == 0:
+        return torch.nn.functional.avg_pool3d(vox.unsqueeze(1).float(), n // m).squeeze(1).to(vox.dtype)
+    idx = ((torch.arange(m, dtype=torch.float64) + 0.5) * n / m).floor().long().clamp_max(n - 1).to(vox.device)
+    return vox[:, idx][:, :, idx][:, :, :, idx]
+
+
+def interpolate_periodic(u: torch.Tensor, n: int) -> torch.Tensor:
+    """Nodal fields ``[..., m, m, m]`` (node i at xi = i / m) trilinearly interpolated onto the
+    periodic node grid of size n (node j at xi = j / n): separable linear interpolation with
+    wrap-around, exact for fields linear between nodes."""
+    m = u.shape[-1]
+    if m == n:
+        return u
+    for axis in (-3, -2, -1):
+        s = torch.arange(n, dtype=torch.float64, device=u.device) * m / n
+        i0 = s.floor().long()
+        w = (s - i0).to(u.dtype)
+        i1 = (i0 + 1) % m
+        a, b = u.index_select(axis, i0 % m), u.index_select(axis, i1)
+        shape = [1] * u.dim()
+        shape[axis] = n
+        w = w.reshape(shape)
+        u = a * (1 - w) + b * w
+    return u
+
+
+def predict(vox, *, E=1.0, nu=0.3, soft_ratio=DEFAULT_SOFT_RATIO, shape=None, checkpoint: str | None = None,
+            refine_tol: float | None = None, device=None, batch_size: int = 16) -> PredictionResult:
+    """Homogenized stiffness of cells predicted by PH-Net.
+
+    Args:
+        vox: ``[n, n, n]`` or ``[B, n, n, n]`` (numpy or torch) in [0, 1], 1 = hard phase
+            (cube coordinates, CONVENTIONS). If n differs from the checkpoint's training n, the
+            cell is resampled to it for the network (with a warning).
+        E, nu, soft_ratio: base material, scalars or per-sample ``[B]`` (the network's input is
+            scale-free; C^H scales with E).
+        shape: parallelepiped ``(alpha_xy, alpha_yz, alpha_xz, l_x, l_y, l_z)``, ``[6]`` or
+            ``[B, 6]`` (this library's convention), or None for the unit cube.
+        checkpoint: path of a PH-Net checkpoint; None = the pretrained model shipped with the
+            package (``DEFAULT_CHECKPOINT``: TG cells, n = 16).
+        refine_tol: if given, the prediction warm-starts ``homogenize`` (multigrid PCG, float64)
+            which then converges to this relative residual: an exact C^H, faster than a cold solve.
+        device: where to run (default: the input tensor's device, CPU for numpy).
+        batch_size: cells per network pass.
+    Returns:
+        ``PredictionResult`` (CH, CH_network, CH_upper, u, gap, timings, ...).
+    """
+    t_start = time.perf_counter()
+    single = isinstance(vox, (np.ndarray, torch.Tensor)) and np.ndim(vox) == 3
+    if isinstance(vox, np.ndarray):
+        vox = torch.from_numpy(np.ascontiguousarray(vox))
+    vox = check_voxels(vox)
+    device = torch.device(device) if device is not None else vox.device
+    if refine_tol is not None and not refine_tol > 0:
+        raise ValueError(f"refine_tol must be positive or None, got {refine_tol}")
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    model, n_train = load_model(checkpoint, device)
+    B, n = vox.shape[0], vox.shape[-1]
+    vox = vox.to(device)
+    vox_net, resampled = vox, False
+    m = n_train or n
+    if m != n:
+        warnings.warn(f"predict: the cell has n = {n} but the checkpoint was trained at n = {m}; "
+                      f"resampling the cell to {m}^3 for the network", UserWarning, stacklevel=2)
+        vox_net, resampled = resample_voxels(vox.float(), m), True
+    elif n % model.config.pooling_factor:
+        raise ValueError(f"vox has n = {n}, which the network cannot take (must be divisible by "
+                         f"{model.config.pooling_factor})")
+
+    def per_sample(x):
+        t = torch.as_tensor(x, dtype=torch.float64)
+        return t if t.dim() and t.shape[0] == B and B > 1 else None
+
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    sync()
+    t0 = time.perf_counter()
+    us = []
+    with torch.no_grad():
+        for a in range(0, B, batch_size):
+            sl = slice(a, a + batch_size)
+            pick = lambda x: x[sl] if per_sample(x) is not None else x  # noqa: E731
+            sh = None if shape is None else torch.as_tensor(shape, dtype=torch.float64)
+            sh = None if sh is None else (sh[sl] if sh.dim() == 2 else sh)
+            mat = material_voxel_tensor(vox_net[sl], pick(E), pick(nu), pick(soft_ratio), shape=sh)
+            us.append(model.predict_displacements(mat))
+    u_net = torch.cat(us)
+    sync()
+    t_net = time.perf_counter() - t0
+    # C^H from the prediction on the ORIGINAL grid (the upper bounds must refer to the user's cell)
+    u = interpolate_periodic(u_net.double(), n)
+    u = u - u.mean(dim=(3, 4, 5), keepdim=True)
+    prob = CellProblem(n, E=E, nu=nu, soft_ratio=soft_ratio, shape=shape, device=device, dtype=torch.float64)
+    CH_net = prob.homogenized_tensor(u, vox.double())
+    CH_net = 0.5 * (CH_net + CH_net.transpose(1, 2))
+    CH_upper = torch.diagonal(CH_net, dim1=1, dim2=2).clone()
+    CH, gap, iters, conv, t_ref = CH_net, None, 0, None, 0.0
+    if refine_tol is not None:
+        from .solver import homogenize
+
+        res = homogenize(vox.double(), E=E, nu=nu, soft_ratio=soft_ratio, shape=shape, tol=refine_tol,
+                         device=device, x0=u)
+        CH = res.CH if res.CH.dim() == 3 else res.CH.unsqueeze(0)
+        u, iters, conv, t_ref = res.u, res.iterations, res.converged, res.seconds
+        d = torch.diagonal(CH, dim1=1, dim2=2)
+        gap = (CH_upper - d) / d
+    total = time.perf_counter() - t_start
+    sq = (lambda x: x[0]) if single else (lambda x: x)
+    return PredictionResult(CH=sq(CH), CH_network=sq(CH_net), CH_upper=sq(CH_upper), u=u,
+                            gap=None if gap is None else sq(gap),
+                            timings={"network": t_net, "refine": t_ref, "total": total},
+                            iterations=iters, converged=conv, resampled=resampled,
+                            checkpoint=os.path.abspath(checkpoint or DEFAULT_CHECKPOINT))

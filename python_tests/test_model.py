@@ -1,0 +1,80 @@
+"""PH-Net architecture: shapes, errors, and the three switchable improvements."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from phnet_cuda.model import PHNet, PHNetConfig, count_parameters
+
+
+def _model(**kw):
+    torch.manual_seed(0)
+    cfg = dict(widths=(4, 8, 16), head=4)
+    cfg.update(kw)
+    return PHNet(**cfg).eval()
+
+
+def test_reference_architecture_layout():
+    m = PHNet()  # the reference widths 36 -> 64 -> 128 -> 256 -> ... -> 32 -> 18
+    convs = [mod for mod in m.modules() if isinstance(mod, torch.nn.Conv3d)]
+    io = [(c.in_channels, c.out_channels) for c in convs]
+    assert io == [(36, 64), (64, 64), (64, 128), (128, 128), (128, 256), (256, 256),
+                  (256 + 128, 128), (128, 128), (128 + 64, 64), (64, 64), (64, 32), (32, 32), (32, 18)]
+    assert m.config.pooling_factor == 4
+    assert count_parameters(m) > 5_000_000
+
+
+def test_output_shape_and_errors():
+    m = _model()
+    x = torch.rand(2, 36, 8, 8, 8)
+    assert m(x).shape == (2, 18, 8, 8, 8)
+    assert m.predict_displacements(x).shape == (2, 6, 3, 8, 8, 8)
+    with pytest.raises(ValueError, match="divisible by 4"):
+        m(torch.rand(1, 36, 6, 6, 6))
+    with pytest.raises(ValueError, match=r"\[B, 36, n, n, n\]"):
+        m(torch.rand(1, 35, 8, 8, 8))
+    with pytest.raises(ValueError, match="norm"):
+        PHNetConfig(norm="layer")
+    with pytest.raises(ValueError, match="unknown PH-Net config keys"):
+        PHNetConfig.from_dict({"widths": [4], "depth": 3})
+    assert PHNetConfig.from_dict(PHNetConfig(widths=(2, 4)).to_dict()) == PHNetConfig(widths=(2, 4))
+
+
+def test_periodic_model_is_translation_equivariant():
+    """Circular padding + periodic upsampling: shifting the cell by a multiple of the pooling
+    factor shifts the prediction exactly; zero padding (plain) breaks it at the faces."""
+    x = torch.rand(1, 36, 8, 8, 8, dtype=torch.float64)
+    for periodic in (True, False):
+        m = _model(periodic=periodic).double()
+        y = m(x)
+        y_shift = m(torch.roll(x, shifts=(4, -4), dims=(2, 4)))
+        err = (y_shift - torch.roll(y, shifts=(4, -4), dims=(2, 4))).abs().max() / y.abs().max()
+        if periodic:
+            assert err < 1e-12
+        else:
+            assert err > 1e-3
+
+
+def test_periodic_upsampling_matches_tiled_interpolation():
+    m = _model()
+    x = torch.rand(2, 3, 5, 5, 5, dtype=torch.float64)
+    tiled = x.repeat(1, 1, 3, 3, 3)  # three periods per axis; the middle one has true neighbours
+    ref = F.interpolate(tiled, scale_factor=2, mode="trilinear", align_corners=False)[:, :, 10:20, 10:20, 10:20]
+    assert torch.allclose(m._upsample(x), ref, rtol=0, atol=1e-14)
+
+
+def test_scale_invariance_and_zero_mean():
+    x = torch.rand(2, 36, 8, 8, 8, dtype=torch.float64) + 0.1
+    m = _model().double()
+    y = m(x)
+    assert torch.allclose(m(1234.5 * x), y, rtol=1e-10, atol=1e-12)
+    assert y.mean(dim=(2, 3, 4)).abs().max() < 1e-13
+    plain = _model(scale_invariant=False, zero_mean=False).double()
+    assert (plain(1234.5 * x) - plain(x)).abs().max() > 1e-3
+    assert plain(x).mean(dim=(2, 3, 4)).abs().max() > 1e-6
+
+
+def test_group_norm_and_no_norm_variants_run():
+    for norm in ("group", "none"):
+        m = _model(norm=norm)
+        assert m(torch.rand(1, 36, 4, 4, 4)).shape == (1, 18, 4, 4, 4)

@@ -1,0 +1,111 @@
+"""PH-Net prediction: certified bounds, the hybrid exact mode, resampling, checkpoints, CLI."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from phnet_cuda import homogenize
+from phnet_cuda.cli import main as cli_main
+from phnet_cuda.geometry import tubular_gyroid
+from phnet_cuda.model import PHNet, PHNetConfig
+from phnet_cuda.predict import DEFAULT_CHECKPOINT, interpolate_periodic, predict, resample_voxels
+from phnet_cuda.train import atomic_save
+
+SHAPE = (80.0, 85.0, 78.0, 1.0, 1.3, 1.7)
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory):
+    torch.manual_seed(0)
+    cfg = PHNetConfig(widths=(4, 8), head=4)
+    model = PHNet(cfg)
+    path = str(tmp_path_factory.mktemp("ck") / "tiny.pt")
+    atomic_save({"model": model.state_dict(), "model_config": cfg.to_dict(), "train_config": {"n": 8}}, path)
+    return path
+
+
+def test_upper_bounds_and_refinement(tiny_checkpoint):
+    """Any network's prediction bounds the true diagonal from above (energy principle), and the
+    refined result is the solver's answer."""
+    vox = torch.stack([tubular_gyroid(8, 0.3), tubular_gyroid(8, 0.5)]).double()
+    ref = homogenize(vox, E=3.0, nu=0.3, shape=SHAPE, tol=1e-10)
+    res = predict(vox, E=3.0, nu=0.3, shape=SHAPE, checkpoint=tiny_checkpoint)
+    assert res.CH.shape == (2, 6, 6) and res.u.shape == (2, 6, 3, 8, 8, 8) and res.gap is None
+    true_diag = torch.diagonal(ref.CH, dim1=1, dim2=2)
+    assert (res.CH_upper >= true_diag * (1 - 1e-9)).all()
+    assert torch.allclose(res.CH_upper, torch.diagonal(res.CH_network, dim1=1, dim2=2))
+    refined = predict(vox, E=3.0, nu=0.3, shape=SHAPE, checkpoint=tiny_checkpoint, refine_tol=1e-10)
+    assert refined.converged and refined.iterations > 0
+    assert torch.allclose(refined.CH, ref.CH, rtol=1e-8, atol=1e-10 * float(ref.CH.abs().max()))
+    assert torch.allclose(refined.gap, (res.CH_upper - true_diag) / true_diag, rtol=1e-6, atol=1e-9)
+    assert set(refined.timings) == {"network", "refine", "total"}
+    # one cell in, one [6, 6] out; numpy accepted
+    one = predict(vox[0].numpy(), E=3.0, nu=0.3, shape=SHAPE, checkpoint=tiny_checkpoint)
+    assert one.CH.shape == (6, 6) and torch.allclose(one.CH, res.CH[0], rtol=1e-6)
+
+
+def test_resampling_and_periodic_interpolation(tiny_checkpoint):
+    vox = tubular_gyroid(16, 0.2)
+    with pytest.warns(UserWarning, match="resampling"):
+        res = predict(vox, checkpoint=tiny_checkpoint)
+    assert res.resampled and res.u.shape == (1, 6, 3, 16, 16, 16)
+    coarse = resample_voxels(vox[None], 8)
+    assert abs(float(coarse.mean()) - float(vox.mean())) < 1e-6  # averaging keeps the volume fraction
+    # interpolation reproduces a periodic piecewise-linear field exactly and keeps node values
+    u = torch.randn(2, 5, 5, 5, dtype=torch.float64)
+    fine = interpolate_periodic(u, 10)
+    assert torch.allclose(fine[:, ::2, ::2, ::2], u)
+    assert torch.allclose(fine[:, 1, 0, 0], (u[:, 0, 0, 0] + u[:, 1, 0, 0]) / 2)
+    assert torch.allclose(fine[:, 9, 0, 0], (u[:, 4, 0, 0] + u[:, 0, 0, 0]) / 2)  # wraps around
+
+
+def test_bad_checkpoints_and_arguments(tiny_checkpoint, tmp_path):
+    vox = tubular_gyroid(8, 0.3)
+    with pytest.raises(ValueError, match="does not exist"):
+        predict(vox, checkpoint=str(tmp_path / "none.pt"))
+    ck = torch.load(tiny_checkpoint, weights_only=True)
+    ck["model_config"]["head"] = 8
+    atomic_save(ck, str(tmp_path / "bad.pt"))
+    with pytest.raises(ValueError, match="do not match"):
+        predict(vox, checkpoint=str(tmp_path / "bad.pt"))
+    with pytest.raises(ValueError, match="refine_tol"):
+        predict(vox, checkpoint=tiny_checkpoint, refine_tol=-1)
+
+
+def test_shipped_model_is_accurate_on_held_out_cells():
+    """The checkpoint inside the package: held-out TG volume fractions and shapes, and the
+    hybrid mode converges in fewer iterations than a cold solve."""
+    assert os.path.exists(DEFAULT_CHECKPOINT), "the shipped checkpoint is missing from the package"
+    vfs, shapes_ = [0.0655, 0.1845, 0.2955], [(78, 86, 81, 1.2, 1.8, 1.1), (88, 77, 84, 1.9, 1.0, 1.4),
+                                               (90, 90, 90, 1, 1, 1)]
+    vox = torch.stack([tubular_gyroid(16, v) for v in vfs]).double()
+    shape = torch.tensor(shapes_, dtype=torch.float64)
+    ref = homogenize(vox, E=750.0, nu=0.3, shape=shape, tol=1e-8)
+    res = predict(vox, E=750.0, nu=0.3, shape=shape)
+    delta = torch.linalg.matrix_norm(res.CH - ref.CH) / torch.linalg.matrix_norm(ref.CH)
+    from phnet_cuda.predict import load_model
+
+    _, n_train = load_model()
+    assert n_train == 16
+    ck = torch.load(DEFAULT_CHECKPOINT, weights_only=True)
+    assert float(delta.mean()) < 2.5 * float(ck["metrics"]["delta_mean"])  # consistent with its own report
+    refined = predict(vox, E=750.0, nu=0.3, shape=shape, refine_tol=1e-8)
+    assert refined.converged and refined.iterations <= ref.iterations  # savings: benchmarks/accuracy.py
+    assert torch.allclose(refined.CH, ref.CH, rtol=1e-6, atol=1e-9 * float(ref.CH.abs().max()))
+
+
+def test_cli_predict(tiny_checkpoint, tmp_path, capsys):
+    path = tmp_path / "cell.npy"
+    np.save(path, tubular_gyroid(8, 0.3).numpy())
+    out = tmp_path / "r.json"
+    assert cli_main(["predict", str(path), "--checkpoint", tiny_checkpoint, "--refine-tol", "1e-6",
+                     "--shape", "80,85,78,1,1.3,1.7", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "bound gap" in text and "timings" in text
+    rep = json.loads(out.read_text())
+    assert len(rep["cells"]) == 1 and len(rep["cells"][0]["bound_gap"]) == 6
+    assert cli_main(["predict", str(tmp_path / "missing.npy")]) == 2
+    assert cli_main(["predict", str(path), "--checkpoint", str(tmp_path / "no.pt")]) == 2

@@ -1,0 +1,165 @@
+"""Label-free training: the normalised loss, data, checkpoints, exact resume, torchrun/gloo."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from phnet_cuda import homogenize, shapes
+from phnet_cuda.problem import CellProblem
+from phnet_cuda.train import (
+    TGCells,
+    TrainConfig,
+    Trainer,
+    atomic_save,
+    collate,
+    load_checkpoint,
+    main,
+    model_from_checkpoint,
+    normalised_energy,
+    random_shape,
+    relative_error,
+)
+
+TINY_MODEL = {"widths": [4, 8], "head": 4, "norm": "batch"}
+
+
+def _cfg(out, **kw):
+    d = dict(out=str(out), n=8, model=dict(TINY_MODEL), epochs=2, epoch_size=8, batch_size=2, eval_size=2,
+             eval_tol=1e-6, progress=False, device="cpu", seed=3, lr=1e-3)
+    d.update(kw)
+    return TrainConfig.from_dict(d)
+
+
+def test_loss_is_log_of_energy_bound():
+    """normalised_energy = sum_i log(C^H_ii(u) / C_vol_ii), C^H_ii(u) from the energy form
+    (cube tensor for a parallelepiped), for an arbitrary u; the minimiser is the FE solution."""
+    g = torch.Generator().manual_seed(0)
+    vox = (torch.rand(2, 6, 6, 6, generator=g) > 0.5).double()
+    shape = torch.tensor([[80.0, 85.0, 78.0, 1.0, 1.4, 0.9], [90.0, 90.0, 90.0, 1.0, 1.0, 1.0]])
+    prob = CellProblem(6, E=torch.tensor([2.0, 7.0]), nu=0.3, soft_ratio=1e-3, shape=shape, dtype=torch.float64)
+    u = 0.05 * torch.randn(2, 6, 3, 6, 6, 6, generator=g, dtype=torch.float64)
+    loss = normalised_energy(u, vox, prob)
+    CH_Q = prob.homogenized_tensor(u, vox)
+    Minv = torch.linalg.inv(prob.M)
+    CH_cube = Minv.transpose(1, 2) @ CH_Q @ Minv  # undo the recovery M^T C_hat^H M
+    frac = vox.mean(dim=(1, 2, 3))
+    C_vol = frac[:, None, None] * prob.C_hat[:, 0] + (1 - frac)[:, None, None] * prob.C_hat[:, 1]
+    expect = torch.log(torch.diagonal(CH_cube, dim1=1, dim2=2) / torch.diagonal(C_vol, dim1=1, dim2=2)).sum(1)
+    assert torch.allclose(loss, expect, rtol=1e-10, atol=1e-12)
+    # scale-free: multiplying E multiplies every energy, the loss does not move
+    prob10 = CellProblem(6, E=torch.tensor([20.0, 70.0]), nu=0.3, soft_ratio=1e-3, shape=shape, dtype=torch.float64)
+    assert torch.allclose(normalised_energy(u, vox, prob10), loss, rtol=1e-12)
+    # the FE solution is the minimiser: zero gradient there, and a lower loss than any perturbation
+    res = homogenize(vox, E=torch.tensor([2.0, 7.0]), nu=0.3, soft_ratio=1e-3, shape=shape, tol=1e-12)
+    us = res.u.clone().requires_grad_(True)
+    best = normalised_energy(us, vox, prob)
+    (grad,) = torch.autograd.grad(best.sum(), us)
+    assert grad.abs().max() < 1e-8
+    assert (normalised_energy(res.u + 1e-3 * u, vox, prob) > best.detach()).all()
+    # and at the solution the loss gives C^H_ii exactly
+    CH_true_cube = Minv.transpose(1, 2) @ res.CH @ Minv
+    assert torch.allclose(best.detach(), torch.log(torch.diagonal(CH_true_cube, dim1=1, dim2=2)
+                                                   / torch.diagonal(C_vol, dim1=1, dim2=2)).sum(1), rtol=1e-9)
+    lin = normalised_energy(u, vox, prob, form="linear")
+    assert torch.allclose(lin, (torch.diagonal(CH_cube, dim1=1, dim2=2) / torch.diagonal(C_vol, dim1=1, dim2=2) - 1).sum(1))
+
+
+def test_tg_cells_are_deterministic_and_hit_the_volume_fractions():
+    ds = TGCells(16, [0.05, 0.2], 6, seed=1)
+    a = [ds[i] for i in range(6)]
+    b = TGCells(16, [0.05, 0.2], 6, seed=1)
+    assert all(torch.equal(x["vox"], b[i]["vox"]) and torch.equal(x["shape"], b[i]["shape"]) for i, x in enumerate(a))
+    for i, s in enumerate(a):
+        assert abs(float(s["vox"].float().mean()) - [0.05, 0.2][i % 2]) <= 8 / 16**3  # field ties (symmetry)
+        assert 75 <= s["shape"][:3].min() and s["shape"][:3].max() <= 90
+        assert abs(float(shapes.cell_volume(s["shape"])) - 1) < 1e-12
+    ds.set_epoch(1)
+    assert not torch.equal(ds[0]["shape"], a[0]["shape"])  # fresh shapes every epoch
+    rng = np.random.default_rng(0)
+    for _ in range(50):  # every sampled shape is a valid cell
+        shapes.lattice_matrix(torch.as_tensor(random_shape(rng, (75, 90), (1, 2))))
+    batch = collate(a)
+    assert batch["vox"].shape == (6, 16, 16, 16) and batch["shape"].shape == (6, 6)
+
+
+def test_training_reduces_the_loss_and_resumes_exactly(tmp_path):
+    """4 steps in one go == 2 steps, stop, resume, 2 more steps (bit-identical weights), and
+    the held-out loss after training is below the untrained one."""
+    straight = Trainer(_cfg(tmp_path / "a"))
+    untrained = {k: v.clone() for k, v in straight.model.state_dict().items()}
+    straight.run()
+    Trainer(_cfg(tmp_path / "b", max_steps=3)).run()
+    assert os.path.exists(tmp_path / "b" / "last.pt")
+    ck = load_checkpoint(str(tmp_path / "b" / "last.pt"))
+    assert (ck["epoch"], ck["step_in_epoch"]) == (0, 3)  # stopped in the middle of epoch 1
+    resumed = Trainer(_cfg(tmp_path / "b"))
+    summary = resumed.run()
+    assert summary["stopped"] == "done"
+    for k, v in straight.model.state_dict().items():
+        assert torch.equal(v, resumed.model.state_dict()[k]), k
+    for name in ("best.pt", "log.csv", "config.yaml", "curves.png", "eval_set.pt"):
+        assert os.path.exists(tmp_path / "a" / name), name
+    with open(tmp_path / "a" / "log.csv") as fh:
+        assert fh.read().count("\n") == 3  # header + one row per epoch
+    # training lowered the loss
+    hist = ck_hist = load_checkpoint(str(tmp_path / "a" / "last.pt"))["history"]
+    assert hist[-1]["train_loss"] < hist[0]["train_loss"]
+    assert {"delta_mean", "delta_median", "delta_max", "samples_per_s", "energy_share"} <= set(ck_hist[-1])
+
+
+def test_checkpoint_errors(tmp_path):
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="could not be read"):
+        load_checkpoint(str(bad))
+    with pytest.raises(ValueError, match="does not exist"):
+        load_checkpoint(str(tmp_path / "missing.pt"))
+    atomic_save({"something": torch.zeros(1)}, str(tmp_path / "other.pt"))
+    with pytest.raises(ValueError, match="not a PH-Net checkpoint"):
+        load_checkpoint(str(tmp_path / "other.pt"))
+    t = Trainer(_cfg(tmp_path / "run"))
+    st = t.state()
+    st["model_config"] = dict(st["model_config"], widths=[4, 16])
+    atomic_save(st, str(tmp_path / "mismatch.pt"))
+    with pytest.raises(ValueError, match="do not match"):
+        model_from_checkpoint(str(tmp_path / "mismatch.pt"))
+    assert not [f for f in os.listdir(tmp_path) if ".tmp-" in f]  # atomic writes leave no temp files
+
+
+def test_resume_with_another_model_is_refused(tmp_path):
+    Trainer(_cfg(tmp_path / "r", max_steps=1)).run()
+    with pytest.raises(ValueError, match="use another --out"):
+        Trainer(_cfg(tmp_path / "r", model={"widths": [4, 8], "head": 8})).run()
+
+
+def test_relative_error():
+    A = torch.eye(6, dtype=torch.float64).expand(2, 6, 6)
+    assert torch.allclose(relative_error(1.01 * A, A), torch.full((2,), 0.01, dtype=torch.float64))
+
+
+def test_cli_errors(capsys):
+    assert main(["--out", "/tmp/x", "--widths", "4,a"]) == 2
+    assert "widths" in capsys.readouterr().err
+    assert main(["--out", "/tmp/x", "--n", "6", "--widths", "4,8,16"]) == 2
+    assert "divisible" in capsys.readouterr().err
+
+
+def test_torchrun_gloo_two_processes_match_one_process_with_double_batch(tmp_path):
+    """DDP on CPU (gloo, 2 ranks, batch 2 each) ends with the same weights as 1 process with
+    batch 4 (group norm: no batch statistics, so the two computations are the same sum)."""
+    common = ["--resolution", "8", "--widths", "4,8", "--head", "4", "--norm", "group", "--epochs", "1",
+              "--epoch-size", "8", "--eval-size", "2", "--seed", "5", "--device", "cpu", "--no-progress"]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    run2 = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
+                           "--master_port=29533", "-m", "phnet_cuda.train", "--out", str(tmp_path / "ddp"),
+                           "--batch-size", "2", *common], env=env, capture_output=True, text=True, timeout=240)
+    assert run2.returncode == 0, run2.stderr[-3000:]
+    assert main(["--out", str(tmp_path / "single"), "--batch-size", "4", *common]) == 0
+    a = load_checkpoint(str(tmp_path / "ddp" / "last.pt"))["model"]
+    b = load_checkpoint(str(tmp_path / "single" / "last.pt"))["model"]
+    for k in a:
+        assert torch.allclose(a[k], b[k], rtol=1e-4, atol=1e-6), k
