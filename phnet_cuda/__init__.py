@@ -61,10 +61,20 @@ from .shapes import (
 from .solver import HomogenizationResult, homogenize
 from . import data
 from .data import CellDataset, build_dataset, label_dataset
-from . import model, predict as _predict_module, train
+from . import model
 from .model import PHNet, PHNetConfig
 from .predict import PredictionResult, predict
-from .train import TrainConfig
+
+
+def __getattr__(name):
+    # ``train`` is imported on first use, not here: ``python -m phnet_cuda.train`` (torchrun)
+    # would otherwise find the module already imported by the package and warn.
+    if name in ("train", "TrainConfig"):
+        import importlib
+
+        mod = importlib.import_module(".train", __name__)
+        return mod if name == "train" else mod.TrainConfig
+    raise AttributeError(f"module 'phnet_cuda' has no attribute {name!r}")
 
 __version__ = "0.1.0"
 

@@ -85,6 +85,7 @@ class TrainConfig:
     angle_range: tuple = (75.0, 90.0)
     length_range: tuple = (1.0, 2.0)
     shapes: bool = True
+    corner_mix: float = 0.0  # share of training shapes drawn at the ends of the ranges (random_shape)
     eval_size: int = 48
     eval_tol: float = 1e-8
     eval_every: int = 1
@@ -95,6 +96,7 @@ class TrainConfig:
     compile: bool = False
     workers: int = 0
     max_steps: int | None = None  # stop (with a checkpoint) after this many steps of THIS call
+    init: str | None = None  # start a NEW run from these weights (fine-tuning phases); resume wins
     progress: bool = True
 
     def __post_init__(self):
@@ -148,13 +150,27 @@ def vf_grid(cfg: TrainConfig) -> np.ndarray:
     return np.linspace(cfg.vf_min, cfg.vf_max, cfg.vf_count)
 
 
-def random_shape(rng: np.random.Generator, angle_range, length_range) -> np.ndarray:
+def random_shape(rng: np.random.Generator, angle_range, length_range, corner_mix: float = 0.0) -> np.ndarray:
     """Parallelepiped parameters (a_xy, a_yz, a_xz, l_x, l_y, l_z), angles uniform in the range,
-    lengths uniform, scaled to unit cell volume. Angles in [75, 90] always give a valid cell."""
+    lengths uniform, scaled to unit cell volume. Angles in [75, 90] always give a valid cell.
+
+    With probability ``corner_mix`` the six parameters are drawn at the ends of their ranges
+    instead (each end with probability 1/2, jittered by 5% of the range): independent uniform
+    lengths almost never give the extreme aspect ratio l_max / l_min = 2 (e.g. (1, 1, 2)), which
+    is where the displacement fields are most anisotropic and a network trained on the bulk of
+    the box is worst."""
     from .shapes import cell_volume
 
-    angles = rng.uniform(*angle_range, size=3)
-    lengths = rng.uniform(*length_range, size=3)
+    if corner_mix > 0 and rng.uniform() < corner_mix:
+        def ends(lo, hi):
+            pick = np.where(rng.uniform(size=3) < 0.5, lo, hi)
+            jitter = rng.uniform(0, 0.05 * (hi - lo), size=3)
+            return np.where(pick == lo, pick + jitter, pick - jitter)
+
+        angles, lengths = ends(*angle_range), ends(*length_range)
+    else:
+        angles = rng.uniform(*angle_range, size=3)
+        lengths = rng.uniform(*length_range, size=3)
     p = np.concatenate([angles, lengths])
     vol = float(cell_volume(torch.as_tensor(p)))
     p[3:] /= vol ** (1.0 / 3.0)
@@ -171,7 +187,8 @@ class TGCells(torch.utils.data.Dataset):
     """
 
     def __init__(self, n: int, vfs, size: int, *, seed: int = 0, E=1.0, nu=0.3, soft_ratio=DEFAULT_SOFT_RATIO,
-                 angle_range=(75.0, 90.0), length_range=(1.0, 2.0), shapes: bool = True):
+                 angle_range=(75.0, 90.0), length_range=(1.0, 2.0), shapes: bool = True, corner_mix: float = 0.0):
+        self.corner_mix = float(corner_mix)
         self.n, self.vfs, self.size, self.seed = n, np.asarray(vfs, dtype=np.float64), int(size), int(seed)
         self.E, self.nu, self.soft_ratio = float(E), float(nu), float(soft_ratio)
         self.angle_range, self.length_range, self.shapes = angle_range, length_range, shapes
@@ -196,7 +213,7 @@ class TGCells(torch.utils.data.Dataset):
             raise IndexError(i)
         rng = np.random.default_rng([self.seed, self.epoch, i])
         vf = float(self.vfs[i % len(self.vfs)])
-        shape = (random_shape(rng, self.angle_range, self.length_range) if self.shapes
+        shape = (random_shape(rng, self.angle_range, self.length_range, self.corner_mix) if self.shapes
                  else np.array([90.0, 90.0, 90.0, 1.0, 1.0, 1.0]))
         return {"vox": self.voxels(vf), "E": torch.tensor(self.E, dtype=torch.float64),
                 "nu": torch.tensor(self.nu, dtype=torch.float64),
@@ -448,7 +465,7 @@ class Trainer:
         if cfg.data == "tg":
             return TGCells(cfg.n, vf_grid(cfg), cfg.epoch_size, seed=cfg.seed, E=cfg.E, nu=cfg.nu,
                            soft_ratio=cfg.soft_ratio, angle_range=cfg.angle_range,
-                           length_range=cfg.length_range, shapes=cfg.shapes)
+                           length_range=cfg.length_range, shapes=cfg.shapes, corner_mix=cfg.corner_mix)
         from . import data as data_mod  # HDF5 datasets (phnet_cuda.data)
 
         return data_mod.CellDataset(cfg.data, split="train")
@@ -569,6 +586,12 @@ class Trainer:
     def run(self) -> dict:
         cfg = self.cfg
         resumed = self.resume()
+        if not resumed and cfg.init:
+            src = model_from_checkpoint(cfg.init)
+            if src.config.to_dict() != self.model_cfg.to_dict():
+                raise ValueError(f"init checkpoint {cfg.init!r} has model config {src.config.to_dict()}, "
+                                 f"this run asks for {self.model_cfg.to_dict()}")
+            self.model.load_state_dict(src.state_dict())
         self._tb = None
         if self.main:
             with open(os.path.join(cfg.out, "config.yaml"), "w") as fh:
@@ -720,6 +743,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device")
     p.add_argument("--no-amp", action="store_true")
     p.add_argument("--compile", action="store_true")
+    p.add_argument("--init", help="start a new run from the weights of this checkpoint (fine-tuning)")
     p.add_argument("--max-steps", type=int, help="stop after this many steps (checkpointed; rerun to continue)")
     p.add_argument("--no-progress", action="store_true")
 
@@ -731,7 +755,7 @@ def config_from_args(args) -> TrainConfig:
     simple = {"out": args.out, "data": args.data, "n": args.n, "epochs": args.epochs,
               "epoch_size": args.epoch_size, "batch_size": args.batch_size, "lr": args.lr,
               "schedule": args.schedule, "loss_form": args.loss_form, "eval_size": args.eval_size,
-              "seed": args.seed, "device": args.device, "max_steps": args.max_steps}
+              "seed": args.seed, "device": args.device, "max_steps": args.max_steps, "init": args.init}
     d.update({k: v for k, v in simple.items() if v is not None})
     if args.widths:
         try:

@@ -33,6 +33,15 @@ def test_demo_runs_end_to_end(tmp_path, capsys):
     assert set(report["files"]) >= {"demo_young_surface.png", "demo_worst_case_stress.png", "demo_CH.csv",
                                     "demo_cell.stl", "demo_fields.vtu"}
     assert report["first_yield"]["worst_direction"] <= min(report["first_yield"]["uniaxial_xyz"])
+    # PH-Net half (shipped model; n = 8 is resampled to its n = 16): C^H, bounds, error, timings
+    net = report["phnet"]
+    assert net["resampled"] and len(net["CH"]) == 6 and net["seconds"] > 0
+    CH_net = torch.tensor(net["CH"], dtype=torch.float64)
+    CH_num = torch.tensor(report["CH"], dtype=torch.float64)
+    assert abs(net["relative_error"] - float(torch.linalg.matrix_norm(CH_net - CH_num) / torch.linalg.matrix_norm(CH_num))) < 1e-9
+    assert torch.allclose(torch.tensor(net["CH_upper_diagonal"], dtype=torch.float64), torch.diagonal(CH_net))
+    assert (out / "demo_young_surfaces.png").stat().st_size > 10_000
+    assert "PH-Net" in text and "relative error" in text
     assert report["anisotropy"]["universal"] > 0 and report["timings_seconds"]["homogenize"] > 0
 
 

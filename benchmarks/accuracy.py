@@ -1,0 +1,150 @@
+"""PH-Net accuracy benchmark: evaluate checkpoints on a labelled held-out Tubular-Gyroid set.
+
+For every checkpoint (default: the one shipped in the package) it reports, on the same cells:
+  * delta = ||C^H_pred - C^H_ref||_F / ||C^H_ref||_F (mean / median / max, and per vf band),
+    against the numerical solver (multigrid PCG, tol 1e-8) at the checkpoint's n;
+  * whether every predicted diagonal entry is an upper bound of the true one (it must be);
+  * inference latency for batch 1 and batch 64 on the chosen device (median of repeats);
+  * the hybrid mode: iterations and seconds of a cold solve vs one warm-started from the
+    prediction, to the same tolerance.
+The held-out set: volume fractions at the midpoints of the 40-value training grid in
+[0.02, 0.33] (never seen in training) and parallelepiped shapes from a random stream training
+never draws (angles [75, 90] deg, lengths [1, 2], unit volume). Labels are cached in
+benchmarks/results/tmp/. Several checkpoints (e.g. plain vs improved architecture trained with
+the same budget) are compared side by side. Writes a table and
+benchmarks/results/accuracy_<machine>.json.
+
+    python benchmarks/accuracy.py [--checkpoint A.pt --checkpoint B.pt] [--count 48] [--device cpu]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_env import RESULTS_DIR, device_name, format_table, git_commit, slug  # noqa: E402  (sets sys.path)
+
+from phnet_cuda import homogenize  # noqa: E402
+from phnet_cuda.predict import DEFAULT_CHECKPOINT, load_model, predict  # noqa: E402
+from phnet_cuda.train import TGCells, collate, label_cells, relative_error  # noqa: E402
+
+
+def held_out_set(n: int, count: int, seed: int, tol: float) -> tuple[dict, torch.Tensor]:
+    cache = RESULTS_DIR / "tmp" / f"accuracy_tg_n{n}_c{count}_s{seed}.pt"
+    if cache.exists():
+        st = torch.load(cache, weights_only=True)
+        return st["batch"], st["CH"]
+    grid = np.linspace(0.02, 0.33, 40)
+    held_out = (grid[1:] + grid[:-1]) / 2
+    ds = TGCells(n, np.random.default_rng(seed).permutation(held_out), count, seed=seed)  # vf spread over any prefix
+    ds.set_epoch(10**6 + 1)
+    batch = collate([ds[i] for i in range(count)])
+    CH = label_cells(batch, tol=tol, progress=True)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"batch": batch, "CH": CH}, cache)
+    return batch, CH
+
+
+def latency(fn, repeats: int = 5) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def evaluate_checkpoint(path: str, batch: dict, CH_ref: torch.Tensor, device: str, hybrid_cells: int) -> dict:
+    model, n_train = load_model(path, device)
+    kw = dict(E=batch["E"], nu=batch["nu"], soft_ratio=batch["soft_ratio"], shape=batch["shape"])
+    vox = batch["vox"].double()
+    res = predict(vox, checkpoint=path, device=device, batch_size=16, **kw)
+    delta = relative_error(res.CH.cpu(), CH_ref)
+    diag_ref = torch.diagonal(CH_ref, dim1=1, dim2=2)
+    bound_ok = bool((res.CH_upper.cpu() >= diag_ref * (1 - 1e-7)).all())
+    vf = batch["vf"]
+    bands = []
+    for lo, hi in ((0.0, 0.1), (0.1, 0.2), (0.2, 0.35)):
+        m = (vf >= lo) & (vf < hi)
+        if m.any():
+            bands.append({"vf": f"[{lo:.2f}, {hi:.2f})", "count": int(m.sum()), "delta_mean": float(delta[m].mean())})
+    # inference latency (network + C^H), batch 1 and batch 64 (cells repeated to fill it)
+    one = {k: v[:1] for k, v in kw.items()}
+    t1 = latency(lambda: predict(vox[:1], checkpoint=path, device=device, **one))
+    reps = -(-64 // vox.shape[0])
+    big = {k: v.repeat(reps, *([1] * (v.dim() - 1)))[:64] for k, v in kw.items()}
+    vbig = vox.repeat(reps, 1, 1, 1)[:64]
+    t64 = latency(lambda: predict(vbig, checkpoint=path, device=device, batch_size=64, **big), repeats=3)
+    # hybrid mode: cold vs warm-started solve on the first cells, one at a time
+    cold_it, warm_it, cold_s, warm_s = [], [], [], []
+    for i in range(min(hybrid_cells, vox.shape[0])):
+        ki = {k: v[i:i + 1] for k, v in kw.items()}
+        cold = homogenize(vox[i:i + 1], tol=1e-8, device=device, **ki)
+        warm = predict(vox[i:i + 1], checkpoint=path, device=device, refine_tol=1e-8, **ki)
+        cold_it.append(cold.iterations)
+        warm_it.append(warm.iterations)
+        cold_s.append(cold.seconds)
+        warm_s.append(warm.timings["total"])
+    return {"checkpoint": os.path.relpath(path), "model_config": model.config.to_dict(), "n": n_train,
+            "delta_mean": float(delta.mean()), "delta_median": float(delta.median()),
+            "delta_max": float(delta.max()), "bands": bands, "upper_bounds_hold": bound_ok,
+            "latency_batch1_s": t1, "latency_batch64_s": t64,
+            "hybrid": {"cells": len(cold_it), "cold_iterations_mean": float(np.mean(cold_it)),
+                       "warm_iterations_mean": float(np.mean(warm_it)), "cold_seconds": float(np.sum(cold_s)),
+                       "warm_seconds_incl_network": float(np.sum(warm_s))}}
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--checkpoint", action="append", help="checkpoint(s) to evaluate (default: the shipped one)")
+    p.add_argument("--count", type=int, default=48, help="held-out cells (default 48)")
+    p.add_argument("--seed", type=int, default=2026)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--hybrid-cells", type=int, default=6, help="cells for the cold vs warm-start comparison")
+    p.add_argument("--out", default=None)
+    opts = p.parse_args()
+    paths = opts.checkpoint or [DEFAULT_CHECKPOINT]
+    results, sets = [], {}
+    for path in paths:
+        _, n = load_model(path, opts.device)
+        if n not in sets:
+            sets[n] = held_out_set(n, opts.count, opts.seed, 1e-8)
+        batch, CH = sets[n]
+        results.append(evaluate_checkpoint(path, batch, CH, opts.device, opts.hybrid_cells))
+    cols = [("checkpoint", lambda r: os.path.basename(r["checkpoint"])), ("n", lambda r: str(r["n"])),
+            ("widths", lambda r: ",".join(map(str, r["model_config"]["widths"]))),
+            ("periodic/scale/zero", lambda r: "/".join("y" if r["model_config"][k] else "n"
+                                                       for k in ("periodic", "scale_invariant", "zero_mean"))),
+            ("delta mean", lambda r: f"{r['delta_mean']:.2%}"), ("median", lambda r: f"{r['delta_median']:.2%}"),
+            ("max", lambda r: f"{r['delta_max']:.2%}"), ("bounds", lambda r: "ok" if r["upper_bounds_hold"] else "FAIL"),
+            ("b=1 ms", lambda r: f"{r['latency_batch1_s'] * 1e3:.1f}"),
+            ("b=64 ms", lambda r: f"{r['latency_batch64_s'] * 1e3:.0f}"),
+            ("cold it", lambda r: f"{r['hybrid']['cold_iterations_mean']:.1f}"),
+            ("warm it", lambda r: f"{r['hybrid']['warm_iterations_mean']:.1f}"),
+            ("cold s", lambda r: f"{r['hybrid']['cold_seconds']:.2f}"),
+            ("warm s", lambda r: f"{r['hybrid']['warm_seconds_incl_network']:.2f}")]
+    print(format_table(results, cols, {"checkpoint", "widths", "periodic/scale/zero"}))
+    for r in results:
+        print(os.path.basename(r["checkpoint"]) + ": " + ", ".join(f"vf {b['vf']}: {b['delta_mean']:.2%} ({b['count']})"
+                                                                   for b in r["bands"]))
+    name = device_name(opts.device)
+    out = opts.out or RESULTS_DIR / f"accuracy_{slug(name)}.json"
+    with open(out, "w") as fh:
+        json.dump({"device": name, "commit": git_commit(), "count": opts.count, "seed": opts.seed,
+                   "held_out": "TG, vf at the midpoints of the 40-value training grid in [0.02, 0.33], unseen shapes",
+                   "results": results}, fh, indent=2)
+    print(f"wrote {out}")
+    return 0 if all(r["upper_bounds_hold"] for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
