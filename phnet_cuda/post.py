@@ -26,7 +26,6 @@ from __future__ import annotations
 import math
 
 import torch
-from tqdm.auto import tqdm
 
 from . import shapes
 from .materials import DEFAULT_SOFT_RATIO, check_voxels, isotropic_stiffness
@@ -379,6 +378,8 @@ def worst_case_von_mises(A: torch.Tensor, *, return_direction: bool = False, chu
     vm = torch.empty(flat.shape[0], dtype=torch.float64, device=A.device)
     vec = torch.empty(flat.shape[0], 6, dtype=torch.float64, device=A.device) if return_direction else None
     starts = range(0, flat.shape[0], chunk)
+    from tqdm.auto import tqdm  # imported here: `import phnet_cuda` needs only torch and numpy
+
     for s in tqdm(starts, desc="worst-case von Mises", unit="chunk", disable=not progress):
         a = flat[s:s + chunk]
         Q = a.transpose(-1, -2) @ P @ a

@@ -82,3 +82,16 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     np.save(rng, 2 * np.ones((3, 3, 3)))
     assert main(["homogenize", str(rng)]) == 2
     assert "must lie in [0, 1]" in capsys.readouterr().err
+
+
+def test_package_import_needs_only_torch_and_numpy():
+    """`import phnet_cuda` must work where only torch and numpy are installed (the CUDA compile
+    check of CI installs nothing else): heavy field libraries are imported where used (tqdm is
+    left out of the check: torch itself imports it when it is installed)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, phnet_cuda; heavy = [m for m in ('scipy', 'h5py', 'matplotlib', 'skimage', "
+            "'meshio', 'yaml', 'tensorboard') if m in sys.modules]; assert not heavy, heavy")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr[-2000:]
