@@ -94,7 +94,7 @@ class TrainConfig:
     amp: bool = True  # bf16 autocast for the network on CUDA (the loss always runs in float32)
     channels_last: bool = True
     compile: bool = False
-    workers: int = 0
+    workers: int = 0  # DataLoader worker processes (cells are generated/read in them); pinned memory on CUDA
     max_steps: int | None = None  # stop (with a checkpoint) after this many steps of THIS call
     init: str | None = None  # start a NEW run from these weights (fine-tuning phases); resume wins
     progress: bool = True
@@ -489,10 +489,16 @@ class Trainer:
             from . import data as data_mod
 
             ds = data_mod.CellDataset(cfg.data, split="test")
-            idx = list(range(min(len(ds), cfg.eval_size)))
-            batch = collate([ds[i] for i in idx])
-            if "CH" not in batch or torch.isnan(batch["CH"]).any():
-                raise ValueError(f"the test split of {cfg.data!r} is not labelled; run 'phnet dataset label'")
+            samples = []
+            for i in range(len(ds)):  # the first eval_size LABELLED test samples
+                item = ds[i]
+                if bool(item.get("labelled", True)) and not torch.isnan(item["CH"]).any():
+                    samples.append(item)
+                if len(samples) == cfg.eval_size:
+                    break
+            if not samples:
+                raise ValueError(f"the test split of {cfg.data!r} has no labels; run 'phnet dataset label {cfg.data}'")
+            batch = collate(samples)
             return {k: v for k, v in batch.items() if k != "CH"}, batch["CH"]
         grid = vf_grid(cfg)
         held_out = (grid[1:] + grid[:-1]) / 2  # volume fractions never seen in training
@@ -623,9 +629,12 @@ class Trainer:
 
                 bar = tqdm(total=self.steps_per_epoch, initial=self.step_in_epoch,
                            desc=f"epoch {self.epoch + 1}/{cfg.epochs}", unit="step", leave=False)
-            while self.step_in_epoch < self.steps_per_epoch:
+            batches = [order[s * bs:(s + 1) * bs] for s in range(self.step_in_epoch, self.steps_per_epoch)]
+            loader = torch.utils.data.DataLoader(
+                self.data, batch_sampler=batches, collate_fn=collate, num_workers=cfg.workers,
+                pin_memory=self.device.type == "cuda", persistent_workers=False)
+            for batch in loader:
                 s = self.step_in_epoch
-                batch = collate([self.data[i] for i in order[s * bs:(s + 1) * bs]])
                 loss, te = self.train_step(batch)
                 if not math.isfinite(loss):
                     raise FloatingPointError(f"loss became {loss} at epoch {self.epoch} step {s}; "
@@ -741,6 +750,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--eval-size", type=int)
     p.add_argument("--seed", type=int)
     p.add_argument("--device")
+    p.add_argument("--workers", type=int, help="DataLoader worker processes (default 0)")
     p.add_argument("--no-amp", action="store_true")
     p.add_argument("--compile", action="store_true")
     p.add_argument("--init", help="start a new run from the weights of this checkpoint (fine-tuning)")
@@ -755,7 +765,7 @@ def config_from_args(args) -> TrainConfig:
     simple = {"out": args.out, "data": args.data, "n": args.n, "epochs": args.epochs,
               "epoch_size": args.epoch_size, "batch_size": args.batch_size, "lr": args.lr,
               "schedule": args.schedule, "loss_form": args.loss_form, "eval_size": args.eval_size,
-              "seed": args.seed, "device": args.device, "max_steps": args.max_steps, "init": args.init}
+              "seed": args.seed, "device": args.device, "max_steps": args.max_steps, "init": args.init, "workers": args.workers}
     d.update({k: v for k, v in simple.items() if v is not None})
     if args.widths:
         try:

@@ -163,3 +163,18 @@ def test_torchrun_gloo_two_processes_match_one_process_with_double_batch(tmp_pat
     b = load_checkpoint(str(tmp_path / "single" / "last.pt"))["model"]
     for k in a:
         assert torch.allclose(a[k], b[k], rtol=1e-4, atol=1e-6), k
+
+
+def test_training_from_an_hdf5_dataset_with_workers(tmp_path):
+    """`data` = a file of phnet_cuda.data: train split for training (read in a DataLoader worker),
+    the labelled test split for evaluation."""
+    from phnet_cuda.data import build_dataset, label_dataset
+
+    path = str(tmp_path / "d1.h5")
+    build_dataset("dataset1", path, n=8, scale=0.001, progress=False)
+    label_dataset(path, split="test", limit=4, progress=False, tol=1e-8)
+    cfg = _cfg(tmp_path / "run", data=path, eval_size=4, workers=1, epochs=1)
+    summary = Trainer(cfg).run()
+    assert summary["stopped"] == "done"
+    hist = load_checkpoint(str(tmp_path / "run" / "last.pt"))["history"]
+    assert len(hist) == 1 and np.isfinite(hist[0]["delta_mean"])
