@@ -110,7 +110,7 @@ def cmd_homogenize(args) -> int:
 
 def cmd_demo(args) -> int:
     from . import CellProblem
-    from .geometry import tubular_gyroid
+    from .geometry import cell_types, make_cell, tubular_gyroid
     from .post import engineering_constants, von_mises
     from .solver import homogenize
 
@@ -123,9 +123,15 @@ def cmd_demo(args) -> int:
     os.makedirs(args.out, exist_ok=True)
     timings = {}
     t0 = time.perf_counter()
-    vox = tubular_gyroid(args.n, args.vf)
+    if args.cell == "tubular_gyroid":
+        vox = tubular_gyroid(args.n, args.vf)  # the reference method's TG, bit-identical to training
+    elif args.cell in cell_types():
+        vox = make_cell(args.cell, args.n, args.vf)
+    else:
+        raise UserError(f"--cell: unknown cell type {args.cell!r}; 'phnet gallery' shows the "
+                        f"{len(cell_types())} types, e.g. {', '.join(cell_types('tpms_sheet')[:4])}, ...")
     timings["cell_generation"] = time.perf_counter() - t0
-    print(f"phnet demo: Tubular-Gyroid cell, n = {args.n}, volume fraction {float(vox.mean()):.4f}, "
+    print(f"phnet demo: {args.cell} cell, n = {args.n}, volume fraction {float(vox.mean()):.4f}, "
           f"shape {tuple(shape)}, E = {args.E:g}, nu = {args.nu:g}, soft ratio {args.soft_ratio:g}, device {device}")
     res = homogenize(vox, E=args.E, nu=args.nu, soft_ratio=args.soft_ratio, shape=shape, tol=args.tol,
                      device=device)
@@ -155,7 +161,7 @@ def cmd_demo(args) -> int:
     phnet_out = _demo_phnet(args, vox, shape, CH, res.seconds, timings)
     post_out = _demo_post(args, vox, shape, res, CH, timings)
     post_out["phnet"] = phnet_out
-    report = _report(CH, res, {"cell": "tubular_gyroid", "n": args.n, "volume_fraction": float(vox.mean()),
+    report = _report(CH, res, {"cell": args.cell, "n": args.n, "volume_fraction": float(vox.mean()),
                                "shape": shape,
                                "E": args.E, "nu": args.nu, "soft_ratio": args.soft_ratio,
                                "energy_loss_at_solution": loss_sol.cpu().tolist(),
@@ -425,6 +431,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--n", type=int, default=16,
                       help="voxels per edge (default 16, the shipped PH-Net's; other n are resampled for it)")
     demo.add_argument("--checkpoint", default=None, help="PH-Net checkpoint (default: the shipped model)")
+    demo.add_argument("--cell", default="tubular_gyroid",
+                      help="cell type of the microstructure library (default tubular_gyroid; see phnet gallery)")
     demo.add_argument("--vf", type=float, default=0.10, help="solid volume fraction (default 0.10)")
     demo.add_argument("--E", type=float, default=750.0, help="Young's modulus of the base material (default 750, MPa)")
     demo.add_argument("--nu", type=float, default=0.25, help="Poisson ratio (default 0.25)")

@@ -95,3 +95,15 @@ def test_package_import_needs_only_torch_and_numpy():
             "'meshio', 'yaml', 'tensorboard') if m in sys.modules]; assert not heavy, heavy")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr[-2000:]
+
+
+def test_demo_other_cell_type_and_bad_type(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "--cell", "octet", "--vf", "0.3", "--n", "16", "--shape", "90,90,90,1,1,1",
+                 "--stl-tile", "1", "--out", str(out), "--device", "cpu"]) == 0
+    report = json.loads((out / "demo_report.json").read_text())
+    assert report["cell"] == "octet" and abs(report["volume_fraction"] - 0.3) < 0.0025
+    assert not report["phnet"]["resampled"]
+    capsys.readouterr()
+    assert main(["demo", "--cell", "no_such_cell", "--out", str(out)]) == 2
+    assert "unknown cell type" in capsys.readouterr().err
