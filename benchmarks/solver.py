@@ -600,8 +600,9 @@ def table_points(rows: list[Row], device: str, soft_ratio: float) -> dict:
 def run_sweeps(device: str, opts, known: dict) -> dict:
     """Iterations versus n (soft_ratio = opts.soft_ratio) and versus soft_ratio (n fixed);
     points already in ``known`` (the table's rows) are reused, not solved again."""
-    points = [("n", n, opts.soft_ratio, m) for n in opts.sweep_n for m in PROJECT_METHODS]
-    points += [("soft", opts.sweep_soft_n, s, m) for s in opts.sweep_soft for m in PROJECT_METHODS]
+    methods = opts.sweep_methods or PROJECT_METHODS
+    points = [("n", n, opts.soft_ratio, m) for n in opts.sweep_n for m in methods]
+    points += [("soft", opts.sweep_soft_n, s, m) for s in opts.sweep_soft for m in methods]
     out: dict = {"vf": opts.sweep_vf, "versus_n": [], "versus_soft_ratio": []}
     todo = [p for p in points if (p[1], opts.sweep_vf, p[2], p[3]) not in known]
     if todo:
@@ -851,6 +852,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--sweep-soft", type=float, nargs="*",
                    help="iterations-versus-soft_ratio values (default 1e-1 ... 1e-9; no values: no sweep)")
     p.add_argument("--sweep-soft-n", type=int, help="n of the soft_ratio sweep (default CPU 24, CUDA 64)")
+    p.add_argument("--sweep-methods", nargs="+", choices=PROJECT_METHODS, default=None,
+                   help="project preconditioners of the sweeps (default: multigrid and jacobi; jacobi "
+                        "needs hundreds of iterations, so leave it out of sweeps beyond n = 48)")
     p.add_argument("--sweep-vf", type=float, default=0.1, help="vf of the sweeps")
     p.add_argument("--largest", action=argparse.BooleanOptionalAction, default=None,
                    help="CUDA: find the largest cell that runs (default on for --device cuda)")
