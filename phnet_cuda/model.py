@@ -75,11 +75,16 @@ class PHNetConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "PHNetConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown PH-Net config keys {sorted(unknown)}; expected a subset of {sorted(known)}")
-        return cls(**d)
+        return dataclass_from_dict(cls, d, "PH-Net config")
+
+
+def dataclass_from_dict(cls, d: dict, what: str):
+    """``cls(**d)`` that names unknown keys (typos in config files) instead of a TypeError."""
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(d) - known
+    if unknown:
+        raise ValueError(f"unknown {what} keys {sorted(unknown)}; expected a subset of {sorted(known)}")
+    return cls(**d)
 
 
 def _norm(kind: str, channels: int) -> nn.Module:

@@ -43,7 +43,7 @@ import torch.distributed as dist
 
 from .geometry import tubular_gyroid_field
 from .materials import DEFAULT_SOFT_RATIO, material_voxel_tensor
-from .model import PHNet, PHNetConfig, count_parameters
+from .model import PHNet, PHNetConfig, count_parameters, dataclass_from_dict
 from .problem import CellProblem
 
 # ---------------------------------------------------------------------------------------------
@@ -122,11 +122,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown training config keys {sorted(unknown)}; expected a subset of {sorted(known)}")
-        return cls(**d)
+        return dataclass_from_dict(cls, d, "training config")
 
 
 def load_config(path: str) -> dict:
