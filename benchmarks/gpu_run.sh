@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Everything only a GPU can show, in one call on a GPU machine (device tool):
 #   build with CUDA, run the test suite (CUDA tests included), compute-sanitizer memcheck and
-#   racecheck on every op, and the kernel benchmark. Results and logs go to $OUT (the device
+#   racecheck on every op, the kernel, solver and PH-Net (accuracy, latency, training
+#   samples/s and energy_loss share at n = 48) benchmarks. Results and logs go to $OUT (the device
 #   tool's return folder) and are meant to be committed under benchmarks/results/.
 # Usage (from the repo root): bash benchmarks/gpu_run.sh [quick]
 set -uo pipefail
@@ -34,6 +35,12 @@ step() { echo; echo "== $*"; }
   else
     python3 benchmarks/kernels.py --device cuda --out "$OUT/kernels_${gpu}.json" || status=1
   fi
+  step "solver benchmark (n = 48 target, rows to 128, largest cell)"
+  python3 benchmarks/solver.py --device cuda --out "$OUT/solver_${gpu}.json" || status=1
+  step "PH-Net: shipped-model accuracy and latency, full-width n = 48 training throughput"
+  python3 benchmarks/accuracy.py --device cuda --out "$OUT/accuracy_${gpu}.json" || status=1
+  python3 -m phnet_cuda.train --out "$OUT/train_speed_${gpu}" --resolution 48 --widths 64,128,256 --head 32 \
+    --epochs 1 --epoch-size 512 --eval-size 8 --no-progress || status=1
   step "done, status $status"
 } 2>&1 | tee "$log"
 exit $status
