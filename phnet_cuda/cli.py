@@ -423,6 +423,18 @@ def cmd_predict(args) -> int:
     return 0 if res.converged in (None, True) else 1
 
 
+def _add_cell_arguments(p: argparse.ArgumentParser) -> None:
+    """The voxel file, material, shape, device and JSON output shared by homogenize and predict."""
+    p.add_argument("voxels", help=".npy voxel array [n, n, n] or [B, n, n, n] in [0, 1]")
+    p.add_argument("--E", type=float, default=1.0)
+    p.add_argument("--nu", type=float, default=0.3)
+    p.add_argument("--soft-ratio", type=float, default=1e-6)
+    p.add_argument("--shape", default=None,
+                   help="parallelepiped a_xy,a_yz,a_xz,lx,ly,lz (degrees, lengths; CONVENTIONS); default cube")
+    p.add_argument("--device", default=None)
+    p.add_argument("--out", default=None, help="write the result as JSON")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="phnet", description="Periodic voxel homogenization (phnet_cuda).")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -449,15 +461,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=cmd_demo)
 
     hom = sub.add_parser("homogenize", help="C^H of voxel cells stored in a .npy file")
-    hom.add_argument("voxels", help=".npy voxel array [n, n, n] or [B, n, n, n] in [0, 1]")
-    hom.add_argument("--E", type=float, default=1.0)
-    hom.add_argument("--nu", type=float, default=0.3)
-    hom.add_argument("--soft-ratio", type=float, default=1e-6)
-    hom.add_argument("--shape", default=None,
-                     help="parallelepiped a_xy,a_yz,a_xz,lx,ly,lz (degrees, lengths; CONVENTIONS); default cube")
+    _add_cell_arguments(hom)
     hom.add_argument("--tol", type=float, default=1e-8)
-    hom.add_argument("--device", default=None)
-    hom.add_argument("--out", default=None, help="write the result as JSON")
     hom.set_defaults(func=cmd_homogenize)
 
     dset = sub.add_parser("dataset", help="build, label and inspect HDF5 cell datasets (phnet_cuda.data)")
@@ -506,16 +511,10 @@ def build_parser() -> argparse.ArgumentParser:
     trn.set_defaults(func=cmd_train)
 
     pred = sub.add_parser("predict", help="C^H of voxel cells by PH-Net (optionally refined to exact)")
-    pred.add_argument("voxels", help=".npy voxel array [n, n, n] or [B, n, n, n] in [0, 1]")
-    pred.add_argument("--E", type=float, default=1.0)
-    pred.add_argument("--nu", type=float, default=0.3)
-    pred.add_argument("--soft-ratio", type=float, default=1e-6)
-    pred.add_argument("--shape", default=None, help="parallelepiped a_xy,a_yz,a_xz,lx,ly,lz; default cube")
+    _add_cell_arguments(pred)
     pred.add_argument("--checkpoint", default=None, help="PH-Net checkpoint (default: the shipped model)")
     pred.add_argument("--refine-tol", type=float, default=None,
                       help="warm-start the solver from the prediction and converge to this tolerance")
-    pred.add_argument("--device", default=None)
-    pred.add_argument("--out", default=None, help="write the result as JSON")
     pred.set_defaults(func=cmd_predict)
     return parser
 

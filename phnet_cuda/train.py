@@ -41,7 +41,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from .geometry import tubular_gyroid_field
+from .geometry import threshold_to_volume_fraction, tubular_gyroid_field
 from .materials import DEFAULT_SOFT_RATIO, material_voxel_tensor
 from .model import PHNet, PHNetConfig, count_parameters, dataclass_from_dict
 from .problem import CellProblem
@@ -155,6 +155,7 @@ def random_shape(rng: np.random.Generator, angle_range, length_range, corner_mix
     lengths almost never give the extreme aspect ratio l_max / l_min = 2 (e.g. (1, 1, 2)), which
     is where the displacement fields are most anisotropic and a network trained on the bulk of
     the box is worst."""
+    from .data import sample_shapes
     from .shapes import cell_volume
 
     if corner_mix > 0 and rng.uniform() < corner_mix:
@@ -163,23 +164,19 @@ def random_shape(rng: np.random.Generator, angle_range, length_range, corner_mix
             jitter = rng.uniform(0, 0.05 * (hi - lo), size=3)
             return np.where(pick == lo, pick + jitter, pick - jitter)
 
-        angles, lengths = ends(*angle_range), ends(*length_range)
-    else:
-        angles = rng.uniform(*angle_range, size=3)
-        lengths = rng.uniform(*length_range, size=3)
-    p = np.concatenate([angles, lengths])
-    vol = float(cell_volume(torch.as_tensor(p)))
-    p[3:] /= vol ** (1.0 / 3.0)
-    return p
+        p = np.concatenate([ends(*angle_range), ends(*length_range)])
+        p[3:] /= float(cell_volume(torch.as_tensor(p))) ** (1.0 / 3.0)
+        return p
+    return sample_shapes(rng, 1, angle_range, length_range)[0]  # Dataset 1's sampler
 
 
 class TGCells(torch.utils.data.Dataset):
     """Tubular-Gyroid cells ``{"vox": [n,n,n] uint8, "E", "nu", "soft_ratio", "shape": [6]}``.
 
     Sample ``i`` of epoch ``e`` is a pure function of (seed, e, i): the volume fraction is
-    ``vfs[i % len(vfs)]`` and the shape is drawn from ``Generator([seed, e, i])``. Thresholds come
-    from one sorted copy of the TG field, so each vf is hit to a few / n^3 (ties of the
-    symmetric field at the threshold are all solid).
+    ``vfs[i % len(vfs)]`` and the shape is drawn from ``Generator([seed, e, i])``. The cells are
+    thresholds of one cached TG field (``geometry.threshold_to_volume_fraction``), so each vf is
+    hit to a few / n^3 (ties of the symmetric field at the threshold are all solid).
     """
 
     def __init__(self, n: int, vfs, size: int, *, seed: int = 0, E=1.0, nu=0.3, soft_ratio=DEFAULT_SOFT_RATIO,
@@ -189,9 +186,7 @@ class TGCells(torch.utils.data.Dataset):
         self.E, self.nu, self.soft_ratio = float(E), float(nu), float(soft_ratio)
         self.angle_range, self.length_range, self.shapes = angle_range, length_range, shapes
         self.epoch = 0
-        f = tubular_gyroid_field(n).reshape(-1).double()
-        self._field = f
-        self._sorted = torch.sort(f, descending=True).values
+        self._field = tubular_gyroid_field(n)  # computed once; each vf is a threshold of it
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
@@ -200,9 +195,8 @@ class TGCells(torch.utils.data.Dataset):
         return self.size
 
     def voxels(self, vf: float) -> torch.Tensor:
-        k = max(1, min(self._field.numel(), int(round(vf * self._field.numel()))))
-        t = self._sorted[k - 1]
-        return (self._field >= t).to(torch.uint8).reshape(self.n, self.n, self.n)
+        """The TG cell at ``vf``, identical to ``geometry.tubular_gyroid(n, vf)``."""
+        return threshold_to_volume_fraction(self._field, vf).to(torch.uint8)
 
     def __getitem__(self, i: int) -> dict:
         if not 0 <= i < self.size:
@@ -268,8 +262,8 @@ def normalised_energy(u: torch.Tensor, vox: torch.Tensor, prob: CellProblem, for
     """Per-sample loss ``[B]`` (module docstring): sum_i log(C^H_ii(u) / C_vol_ii) for
     ``form="log"``, sum_i 2 L_i(u) / C_vol_ii for ``"linear"``; L_i from ``energy_loss``."""
     L = prob.energy_loss(u, vox, reduction="none")  # [B, 6]
-    phase = prob.phases(vox)  # [B, 2, n, n, n]
-    frac = phase.mean(dim=(2, 3, 4))  # [B, 2]
+    hard = vox.to(prob.device, prob.dtype).mean(dim=(-3, -2, -1))  # [B] volume fraction of the hard phase
+    frac = torch.stack([hard, 1 - hard], dim=1)  # [B, 2]
     C_hat = prob.C_hat.expand(u.shape[0], 2, 6, 6)
     C_vol = torch.einsum("bm,bmii->bi", frac, C_hat)  # [B, 6] diagonal of the volume average
     rel = 2 * L / C_vol
