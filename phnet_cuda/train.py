@@ -86,6 +86,7 @@ class TrainConfig:
     length_range: tuple = (1.0, 2.0)
     shapes: bool = True
     corner_mix: float = 0.0  # share of training shapes drawn at the ends of the ranges (random_shape)
+    random_translation: bool = False  # roll training cells by random periodic shifts (RandomTranslation)
     eval_size: int = 48
     eval_tol: float = 1e-8
     eval_every: int = 1
@@ -107,6 +108,8 @@ class TrainConfig:
         for name in ("epochs", "epoch_size", "batch_size", "n", "vf_count", "eval_every"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be a positive int, got {getattr(self, name)!r}")
+        if not 0 <= self.corner_mix <= 1:
+            raise ValueError(f"corner_mix must be in [0, 1], got {self.corner_mix}")
         if not 0 < self.vf_min < self.vf_max < 1:
             raise ValueError(f"need 0 < vf_min < vf_max < 1, got {self.vf_min}, {self.vf_max}")
         self.angle_range = tuple(float(a) for a in self.angle_range)
@@ -209,6 +212,38 @@ class TGCells(torch.utils.data.Dataset):
                 "nu": torch.tensor(self.nu, dtype=torch.float64),
                 "soft_ratio": torch.tensor(self.soft_ratio, dtype=torch.float64),
                 "shape": torch.as_tensor(shape, dtype=torch.float64), "vf": torch.tensor(vf)}
+
+
+class RandomTranslation(torch.utils.data.Dataset):
+    """Training augmentation: every cell rolled by a random periodic translation (whole voxels).
+
+    C^H is exactly invariant to translating a periodic cell (any shape: in cube coordinates a
+    roll is a lattice translation), so the labels and the energy minimiser's C^H are unchanged,
+    but the network is not: its pooling grid and its weights see the cell at one offset only,
+    and every Tubular-Gyroid cell of ``TGCells`` has the same origin. The shift of sample ``i``
+    in epoch ``e`` is a pure function of (seed, e, i), so resume and DDP stay exact.
+    """
+
+    def __init__(self, base, *, seed: int = 0):
+        self.base, self.seed, self.epoch = base, int(seed), 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+        if hasattr(self.base, "set_epoch"):
+            self.base.set_epoch(epoch)
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def shift(self, i: int, n: int) -> tuple[int, int, int]:
+        """The (x, y, z) roll of sample ``i`` of the current epoch for a cell of n^3 voxels."""
+        rng = np.random.default_rng([self.seed, self.epoch, i, 0x5EED])  # own stream: the base's draws stay as they were
+        return tuple(int(v) for v in rng.integers(0, n, 3))
+
+    def __getitem__(self, i: int) -> dict:
+        item = dict(self.base[i])
+        item["vox"] = torch.roll(item["vox"], self.shift(i, item["vox"].shape[-1]), dims=(-3, -2, -1))
+        return item
 
 
 def collate(samples: list[dict]) -> dict:
@@ -453,12 +488,14 @@ class Trainer:
     def _make_data(self):
         cfg = self.cfg
         if cfg.data == "tg":
-            return TGCells(cfg.n, vf_grid(cfg), cfg.epoch_size, seed=cfg.seed, E=cfg.E, nu=cfg.nu,
-                           soft_ratio=cfg.soft_ratio, angle_range=cfg.angle_range,
-                           length_range=cfg.length_range, shapes=cfg.shapes, corner_mix=cfg.corner_mix)
-        from . import data as data_mod  # HDF5 datasets (phnet_cuda.data)
+            ds = TGCells(cfg.n, vf_grid(cfg), cfg.epoch_size, seed=cfg.seed, E=cfg.E, nu=cfg.nu,
+                         soft_ratio=cfg.soft_ratio, angle_range=cfg.angle_range,
+                         length_range=cfg.length_range, shapes=cfg.shapes, corner_mix=cfg.corner_mix)
+        else:
+            from . import data as data_mod  # HDF5 datasets (phnet_cuda.data)
 
-        return data_mod.CellDataset(cfg.data, split="train")
+            ds = data_mod.CellDataset(cfg.data, split="train")
+        return RandomTranslation(ds, seed=cfg.seed) if cfg.random_translation else ds
 
     def _epoch_order(self, epoch: int) -> list[int]:
         """This rank's sample order of an epoch: a permutation seeded by (seed, epoch), dealt
@@ -731,6 +768,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--norm", choices=["batch", "group", "none"])
     p.add_argument("--plain", action="store_true",
                    help="the reference architecture without periodic padding, input scaling and zero-mean output")
+    p.add_argument("--random-translation", action="store_true",
+                   help="roll every training cell by a random periodic shift (C^H is invariant to it)")
+    p.add_argument("--corner-mix", type=float, help="share of training shapes at the ends of the shape ranges")
     p.add_argument("--epochs", type=int)
     p.add_argument("--epoch-size", type=int)
     p.add_argument("--batch-size", type=int)
@@ -755,7 +795,8 @@ def config_from_args(args) -> TrainConfig:
     simple = {"out": args.out, "data": args.data, "n": args.n, "epochs": args.epochs,
               "epoch_size": args.epoch_size, "batch_size": args.batch_size, "lr": args.lr,
               "schedule": args.schedule, "loss_form": args.loss_form, "eval_size": args.eval_size,
-              "seed": args.seed, "device": args.device, "max_steps": args.max_steps, "init": args.init, "workers": args.workers}
+              "seed": args.seed, "device": args.device, "max_steps": args.max_steps, "init": args.init,
+              "workers": args.workers, "corner_mix": args.corner_mix}
     d.update({k: v for k, v in simple.items() if v is not None})
     if args.widths:
         try:
@@ -769,6 +810,8 @@ def config_from_args(args) -> TrainConfig:
     if args.plain:
         model.update(periodic=False, scale_invariant=False, zero_mean=False)
     d["model"] = model
+    if args.random_translation:
+        d["random_translation"] = True
     if args.no_amp:
         d["amp"] = False
     if args.compile:

@@ -40,6 +40,8 @@ def test_demo_runs_end_to_end(tmp_path, capsys):
     CH_num = torch.tensor(report["CH"], dtype=torch.float64)
     assert abs(net["relative_error"] - float(torch.linalg.matrix_norm(CH_net - CH_num) / torch.linalg.matrix_norm(CH_num))) < 1e-9
     assert torch.allclose(torch.tensor(net["CH_upper_diagonal"], dtype=torch.float64), torch.diagonal(CH_net))
+    one = net["refine_iters_1"]  # one PCG iteration from the network's field: closer to the solver
+    assert one["relative_error"] < net["relative_error"] and one["seconds"] > 0
     assert (out / "demo_young_surfaces.png").stat().st_size > 10_000
     assert "PH-Net" in text and "relative error" in text
     assert report["anisotropy"]["universal"] > 0 and report["timings_seconds"]["homogenize"] > 0

@@ -11,6 +11,7 @@ import torch
 from phnet_cuda import homogenize, shapes
 from phnet_cuda.problem import CellProblem
 from phnet_cuda.train import (
+    RandomTranslation,
     TGCells,
     TrainConfig,
     Trainer,
@@ -86,17 +87,41 @@ def test_tg_cells_are_deterministic_and_hit_the_volume_fractions():
     assert batch["vox"].shape == (6, 16, 16, 16) and batch["shape"].shape == (6, 6)
 
 
+def test_random_translation_is_deterministic_and_label_preserving():
+    """The augmentation rolls each cell by a shift that depends only on (seed, epoch, index),
+    leaves everything else alone, and does not change C^H (sheared cell, solver to 1e-10)."""
+    base = TGCells(8, [0.2, 0.3], 4, seed=5)
+    aug = RandomTranslation(base, seed=5)
+    first = [aug[i] for i in range(4)]
+    again = RandomTranslation(TGCells(8, [0.2, 0.3], 4, seed=5), seed=5)
+    assert all(torch.equal(x["vox"], again[i]["vox"]) for i, x in enumerate(first))
+    shifts = [aug.shift(i, 8) for i in range(4)]
+    assert len(set(shifts)) > 1
+    for i, x in enumerate(first):
+        assert torch.equal(x["vox"], torch.roll(base[i]["vox"], shifts[i], dims=(0, 1, 2)))
+        assert torch.equal(x["shape"], base[i]["shape"]) and x["vox"].sum() == base[i]["vox"].sum()
+    aug.set_epoch(1)
+    assert base.epoch == 1 and [aug.shift(i, 8) for i in range(4)] != shifts
+    assert len(aug) == 4
+    x = first[1]
+    kw = dict(E=1.0, nu=0.3, shape=x["shape"], tol=1e-10)
+    a = homogenize(x["vox"].double(), **kw).CH
+    b = homogenize(base[1]["vox"].double(), **kw).CH
+    assert torch.allclose(a, b, rtol=1e-8, atol=1e-9 * float(a.abs().max()))
+
+
 def test_training_reduces_the_loss_and_resumes_exactly(tmp_path):
-    """4 steps in one go == 2 steps, stop, resume, 2 more steps (bit-identical weights), and
-    the held-out loss after training is below the untrained one."""
-    straight = Trainer(_cfg(tmp_path / "a"))
+    """4 steps in one go == 2 steps, stop, resume, 2 more steps (bit-identical weights, with the
+    random-translation augmentation on), and the held-out loss after training is below the
+    untrained one."""
+    straight = Trainer(_cfg(tmp_path / "a", random_translation=True))
     untrained = {k: v.clone() for k, v in straight.model.state_dict().items()}
     straight.run()
-    Trainer(_cfg(tmp_path / "b", max_steps=3)).run()
+    Trainer(_cfg(tmp_path / "b", max_steps=3, random_translation=True)).run()
     assert os.path.exists(tmp_path / "b" / "last.pt")
     ck = load_checkpoint(str(tmp_path / "b" / "last.pt"))
     assert (ck["epoch"], ck["step_in_epoch"]) == (0, 3)  # stopped in the middle of epoch 1
-    resumed = Trainer(_cfg(tmp_path / "b"))
+    resumed = Trainer(_cfg(tmp_path / "b", random_translation=True))
     summary = resumed.run()
     assert summary["stopped"] == "done"
     for k, v in straight.model.state_dict().items():
@@ -146,6 +171,20 @@ def test_cli_errors(capsys):
     assert "widths" in capsys.readouterr().err
     assert main(["--out", "/tmp/x", "--n", "6", "--widths", "4,8,16"]) == 2
     assert "divisible" in capsys.readouterr().err
+    assert main(["--out", "/tmp/x", "--corner-mix", "1.5"]) == 2
+    assert "corner_mix" in capsys.readouterr().err
+
+
+def test_cli_flags_reach_the_config():
+    import argparse
+
+    from phnet_cuda.train import add_arguments, config_from_args
+
+    p = argparse.ArgumentParser()
+    add_arguments(p)
+    cfg = config_from_args(p.parse_args(["--out", "r", "--random-translation", "--corner-mix", "0.3", "--plain"]))
+    assert cfg.random_translation and cfg.corner_mix == 0.3 and not cfg.model["periodic"]
+    assert not config_from_args(p.parse_args(["--out", "r"])).random_translation
 
 
 def test_torchrun_gloo_two_processes_match_one_process_with_double_batch(tmp_path):
@@ -173,7 +212,7 @@ def test_training_from_an_hdf5_dataset_with_workers(tmp_path):
     path = str(tmp_path / "d1.h5")
     build_dataset("dataset1", path, n=8, scale=0.001, progress=False)
     label_dataset(path, split="test", limit=4, progress=False, tol=1e-8)
-    cfg = _cfg(tmp_path / "run", data=path, eval_size=4, workers=1, epochs=1)
+    cfg = _cfg(tmp_path / "run", data=path, eval_size=4, workers=1, epochs=1, random_translation=True)
     summary = Trainer(cfg).run()
     assert summary["stopped"] == "done"
     hist = load_checkpoint(str(tmp_path / "run" / "last.pt"))["history"]
