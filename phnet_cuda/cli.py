@@ -424,7 +424,7 @@ def cmd_predict(args) -> int:
                         "bound_gap": None if gaps is None else gaps[b].tolist()})
     t = res.timings
     print(f"timings: network {t['network'] * 1e3:.1f} ms, refine {t['refine'] * 1e3:.1f} ms "
-          f"({res.iterations} iterations), total {t['total'] * 1e3:.1f} ms; checkpoint {res.checkpoint}")
+          f"({res.iterations} iteration{'' if res.iterations == 1 else 's'}), total {t['total'] * 1e3:.1f} ms; checkpoint {res.checkpoint}")
     if args.out:
         with open(args.out, "w") as fh:
             json.dump({"cells": reports, "timings": t, "iterations": res.iterations,
