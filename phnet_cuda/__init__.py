@@ -22,7 +22,8 @@ each function's docstring. Main entry points:
 * ``PHNet`` / ``PHNetConfig`` (``model``) - the U-Net; ``train`` (``TrainConfig``, ``phnet train``,
   torchrun) - label-free energy training with atomic checkpoints and exact resume;
   ``predict(vox, ...)`` - C^H by the network (shipped TG model by default) with certified
-  upper bounds and an exact hybrid mode (``refine_tol``), returning a ``PredictionResult``.
+  upper bounds, an exact hybrid mode (``refine_tol``) and a fixed-cost refinement
+  (``refine_iters``), returning a ``PredictionResult``.
 * ``shapes`` - parallelepiped cells: ``lattice_matrix``, ``strain_map`` and the shape-material
   transformation (``transform_stiffness`` / ``recover_stiffness``), converters from/to the
   reference method's shape convention.
