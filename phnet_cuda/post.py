@@ -29,7 +29,7 @@ import torch
 
 from . import shapes
 from .materials import DEFAULT_SOFT_RATIO, check_voxels, isotropic_stiffness
-from .problem import CellProblem
+from .problem import CellProblem, _problem_for
 
 _SHEAR_NAMES = ("G_yz", "G_xz", "G_xy")
 _AXES = "xyz"
@@ -260,7 +260,7 @@ def _problem(u, n_vox: int, E, nu, soft_ratio, shape) -> CellProblem:
         raise ValueError(f"u must be float32 or float64, got {u.dtype}")
     if u.shape[-1] != n_vox:
         raise ValueError(f"u has n = {u.shape[-1]} (shape {tuple(u.shape)}) but vox has n = {n_vox}")
-    return CellProblem(n_vox, E=E, nu=nu, soft_ratio=soft_ratio, shape=shape, device=u.device, dtype=u.dtype)
+    return _problem_for(n_vox, E, nu, soft_ratio, shape, u.device, u.dtype)  # cached for scalar materials
 
 
 def _batch_stiffness(prob: CellProblem, u, vox, CH, B: int) -> torch.Tensor:

@@ -246,6 +246,11 @@ class RandomTranslation(torch.utils.data.Dataset):
         return item
 
 
+#: Columns of a run's log.csv (one row per epoch; the last four only on evaluated epochs).
+LOG_FIELDS = ["epoch", "step", "lr", "train_loss", "samples_per_s", "energy_share", "seconds",
+              "delta_mean", "delta_median", "delta_max", "eval_loss"]
+
+
 def collate(samples: list[dict]) -> dict:
     return {k: torch.stack([s[k] for s in samples]) for k in samples[0]}
 
@@ -581,7 +586,8 @@ class Trainer:
         path = os.path.join(self.cfg.out, "log.csv")
         new = not os.path.exists(path)
         with open(path, "a", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=list(row))
+            # fixed columns: epochs without an evaluation (eval_every > 1) leave the delta ones empty
+            w = csv.DictWriter(fh, fieldnames=LOG_FIELDS, restval="")
             if new:
                 w.writeheader()
             w.writerow(row)
@@ -599,10 +605,10 @@ class Trainer:
         vox = batch["vox"].to(dev, non_blocking=True)
         u = predict_u(self.net, batch, dev, amp=self.amp, channels_last=cfg.channels_last)
         sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
+        prob = batch_problem(batch, cfg.n, dev)  # set-up, not part of the energy_loss share
         sync()
         t0 = time.perf_counter()
         u_leaf = u.detach().requires_grad_(True)
-        prob = batch_problem(batch, cfg.n, dev)
         loss = normalised_energy(u_leaf, vox, prob, cfg.loss_form).mean()
         loss.backward()
         sync()

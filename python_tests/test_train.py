@@ -136,6 +136,17 @@ def test_training_reduces_the_loss_and_resumes_exactly(tmp_path):
     assert {"delta_mean", "delta_median", "delta_max", "samples_per_s", "energy_share"} <= set(ck_hist[-1])
 
 
+def test_log_with_sparse_evaluation(tmp_path):
+    """eval_every > 1: epochs without an evaluation still get a log row (empty delta columns)."""
+    import csv
+
+    Trainer(_cfg(tmp_path / "e", epochs=3, eval_every=2, epoch_size=4)).run()
+    with open(tmp_path / "e" / "log.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["epoch"] for r in rows] == ["1", "2", "3"]
+    assert rows[0]["delta_mean"] == "" and float(rows[1]["delta_mean"]) > 0 and float(rows[2]["delta_mean"]) > 0
+
+
 def test_checkpoint_errors(tmp_path):
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"not a checkpoint")

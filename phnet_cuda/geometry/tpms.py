@@ -19,7 +19,11 @@ def tubular_gyroid_field(n: int) -> torch.Tensor:
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
     c = 2 * math.pi * _centres(n) + 0.75 * math.pi
-    x, y, z = torch.meshgrid(c, c, c, indexing="ij")
+    return _tg(*torch.meshgrid(c, c, c, indexing="ij"))
+
+
+def _tg(x: torch.Tensor, y: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    """The TG expression at angles (x, y, z) (offset already applied)."""
     first = torch.cos(x) * torch.sin(y) + torch.cos(y) * torch.sin(z) + torch.cos(z) * torch.sin(x)
     second = torch.cos(2 * x) * torch.cos(2 * y) + torch.cos(2 * y) * torch.cos(2 * z) + torch.cos(2 * z) * torch.cos(2 * x)
     return 10 * first - 0.5 * second
@@ -245,11 +249,7 @@ def surface_value(surface: str, xi: torch.Tensor) -> torch.Tensor:
     if xi.shape[-1:] != (3,):
         raise ValueError(f"xi: expected cell coordinates [..., 3], got shape {tuple(xi.shape)}")
     if surface == "tubular_gyroid":
-        x, y, z = (2 * math.pi * xi + 0.75 * math.pi).unbind(-1)
-        first = torch.cos(x) * torch.sin(y) + torch.cos(y) * torch.sin(z) + torch.cos(z) * torch.sin(x)
-        second = (torch.cos(2 * x) * torch.cos(2 * y) + torch.cos(2 * y) * torch.cos(2 * z)
-                  + torch.cos(2 * z) * torch.cos(2 * x))
-        return 10 * first - 0.5 * second
+        return _tg(*(2 * math.pi * xi + 0.75 * math.pi).unbind(-1))
     if surface not in SURFACES:
         raise ValueError(f"surface: unknown TPMS {surface!r}; expected one of {sorted(SURFACES)} or 'tubular_gyroid'")
     x, y, z = (2 * math.pi * xi).unbind(-1)
@@ -268,7 +268,4 @@ def surface_field(surface: str, n: int) -> tuple[torch.Tensor, torch.Tensor]:
     with torch.enable_grad():
         f = surface_value(surface, xi)
         (g,) = torch.autograd.grad(f.sum(), xi)
-    f = f.detach()
-    if surface == "tubular_gyroid":
-        f = tubular_gyroid_field(n)  # the published cells stay bit-identical
-    return f, torch.linalg.vector_norm(g, dim=-1)
+    return f.detach(), torch.linalg.vector_norm(g, dim=-1)
