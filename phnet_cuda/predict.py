@@ -195,7 +195,7 @@ def predict(vox, *, E=1.0, nu=0.3, soft_ratio=DEFAULT_SOFT_RATIO, shape=None, ch
             res = homogenize(vox.double(), E=E, nu=nu, soft_ratio=soft_ratio, shape=shape,
                              tol=refine_tol if refine_tol is not None else np.finfo(float).tiny,
                              max_iter=refine_iters, device=device, x0=u)
-        CH = res.CH if res.CH.dim() == 3 else res.CH.unsqueeze(0)
+        CH = res.CH  # [B, 6, 6]: vox is a batch here
         u, iters, conv, t_ref = res.u, res.iterations, res.converged, res.seconds
         d = torch.diagonal(CH, dim1=1, dim2=2)
         gap = (CH_upper - d) / d

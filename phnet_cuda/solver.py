@@ -353,12 +353,10 @@ def homogenize(vox, *, E=1.0, nu=0.3, soft_ratio=DEFAULT_SOFT_RATIO, shape=None,
         raise ValueError(f"preconditioner must be one of {PRECONDITIONERS}, got {preconditioner!r}")
     if not tol > 0:
         raise ValueError(f"tol must be positive, got {tol}")
-    single = False
     if isinstance(vox, np.ndarray):
         vox = torch.from_numpy(np.ascontiguousarray(vox))
+    single = np.ndim(vox) == 3  # one cell [n, n, n] -> CH [6, 6]; a batch (even of one) -> [B, 6, 6]
     vox = check_voxels(vox)
-    if isinstance(vox, torch.Tensor) and vox.dim() == 4 and vox.shape[0] == 1:
-        single = True
     n = vox.shape[-1]
     device = torch.device(device) if device is not None else vox.device
     prob = CellProblem(n, E=E, nu=nu, soft_ratio=soft_ratio, shape=shape, device=device, dtype=dtype)

@@ -53,7 +53,11 @@ def test_laminate_matches_exact_formula(n, layers, preconditioner):
 
 def test_solid_cell_and_spd_and_scaling():
     res = homogenize(np.ones((6, 6, 6)), E=3.0, nu=0.25, tol=1e-10)
+    assert res.CH.shape == (6, 6) and res.u.shape == (1, 6, 3, 6, 6, 6)  # one cell [n, n, n]
     assert rel_err(res.CH, materials.isotropic_stiffness(3.0, 0.25)) < 1e-12
+    batch_of_one = homogenize(torch.ones(1, 6, 6, 6), E=3.0, nu=0.25, tol=1e-10)
+    assert batch_of_one.CH.shape == (1, 6, 6)  # a batch stays a batch, even of one
+    assert torch.equal(batch_of_one.CH[0], res.CH)
     g = torch.Generator().manual_seed(3)
     vox = (torch.rand(2, 8, 8, 8, generator=g) > 0.45).float()
     r1 = homogenize(vox, E=1.0, tol=1e-10)
