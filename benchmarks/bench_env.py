@@ -69,3 +69,41 @@ def format_table(rows, columns, left) -> str:
         lines.append("  ".join(parts).rstrip())
     lines.insert(1, "-" * len(lines[0]))
     return "\n".join(lines)
+
+
+def fmt(value, spec: str) -> str:
+    """A table cell: ``format(value, spec)``, or "-" for a missing value."""
+    return "-" if value is None else format(value, spec)
+
+
+def sync(device: str) -> None:
+    """Wait for queued GPU work, so that a timer read after it measures the work."""
+    if device.startswith("cuda"):
+        torch.cuda.synchronize(device)
+
+
+def describe(exc: BaseException) -> str:
+    """One line for a result row: exception type and the first line of its message."""
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0] if lines else ''}"[:500]
+
+
+def environment(load_average: float, **extra) -> dict:
+    """The software/machine record every timing file starts with, plus ``extra`` fields."""
+    import datetime
+
+    import phnet_cuda
+
+    return {
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "git_commit": git_commit(),
+        "torch": torch.__version__,
+        "cuda_runtime": torch.version.cuda,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "load_average_at_start": load_average,
+        "library": phnet_cuda.load_library(),
+        "has_cuda_kernels": phnet_cuda.has_cuda_kernels(),
+        **extra,
+        "argv": sys.argv[1:],
+    }

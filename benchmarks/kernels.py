@@ -75,12 +75,10 @@ problems.
 from __future__ import annotations
 
 import argparse
-import datetime
 import functools
 import json
 import logging
 import os
-import platform
 import statistics
 import sys
 import time
@@ -90,7 +88,7 @@ from typing import Callable
 
 import torch
 
-from bench_env import RESULTS_DIR, cpus, device_name, format_table, git_commit, slug  # noqa: E402  (sets sys.path)
+from bench_env import RESULTS_DIR, cpus, describe, device_name, environment, fmt, format_table, slug, sync  # noqa: E402  (sets sys.path)
 
 import phnet_cuda  # noqa: E402
 from phnet_cuda import ops, reference  # noqa: E402
@@ -259,10 +257,6 @@ def make_inputs(device: str, dtype: torch.dtype, n: int, B: int) -> Inputs:
 
 
 # ----------------------------------------------------------------------------- measuring
-def _sync(device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize(device)
-
 
 def time_ms(fn: Callable[[], object], device: str, repeats: int, warmup: int) -> float:
     """Median wall time of fn() in ms after warmup calls (CUDA synchronised around each call)."""
@@ -270,10 +264,10 @@ def time_ms(fn: Callable[[], object], device: str, repeats: int, warmup: int) ->
         fn()
     times = []
     for _ in range(repeats):
-        _sync(device)
+        sync(device)
         start = time.perf_counter()
         fn()
-        _sync(device)
+        sync(device)
         times.append(time.perf_counter() - start)
     return 1e3 * statistics.median(times)
 
@@ -316,10 +310,6 @@ def measure_bandwidth(device: str, gib: float, repeats: int) -> dict:
     del src, dst
     return {"bytes": nbytes, **rates, "GBps": max(rates.values())}
 
-
-def _describe(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {lines[0] if lines else ''}"[:500]
 
 
 def _graph_breaks() -> int:
@@ -367,13 +357,13 @@ def _time_compiled(row: Row, op: OpSpec, x: Inputs, seed, want, opts) -> None:
     try:
         start = time.perf_counter()
         first = call(compiled, args, seed)
-        _sync(row.device)
+        sync(row.device)
         row.compile_s = time.perf_counter() - start
         row.compile_graph_breaks = _graph_breaks() - breaks
         row.compiled_max_rel_err = max_rel_error(first, want)
         row.ms_compiled = time_ms(lambda: call(compiled, args, seed), row.device, opts.repeats, opts.warmup)
     except Exception as exc:  # noqa: BLE001 - any compile failure is a result, not a crash
-        row.compile_error = _describe(exc)
+        row.compile_error = describe(exc)
 
 
 def run_row(op: OpSpec, device: str, dtype: torch.dtype, n: int, B: int, opts, bandwidth: dict) -> Row:
@@ -401,7 +391,7 @@ def run_row(op: OpSpec, device: str, dtype: torch.dtype, n: int, B: int, opts, b
         if opts.compile:
             _time_compiled(row, op, x, seed, want, opts)
     except Exception as exc:  # noqa: BLE001 - an error is recorded and turns the exit status non-zero
-        row.error = _describe(exc)
+        row.error = describe(exc)
         return row
     _derive(row, bandwidth[device]["GBps"])
     return row
@@ -455,9 +445,6 @@ TARGETS = (
 
 
 # ----------------------------------------------------------------------------- reporting
-def _fmt(value, spec: str) -> str:
-    return "-" if value is None else format(value, spec)
-
 
 COLUMNS = (  # header, row -> text
     ("op", lambda r: r.op),
@@ -466,15 +453,15 @@ COLUMNS = (  # header, row -> text
     ("dtype", lambda r: r.dtype),
     ("n", lambda r: str(r.n)),
     ("B", lambda r: str(r.B)),
-    ("rel err", lambda r: _fmt(r.max_rel_err, ".1e")),
-    ("ours ms", lambda r: _fmt(r.ms_ours, ".3f")),
-    ("eager ms", lambda r: _fmt(r.ms_eager, ".3f")),
-    ("compiled ms", lambda r: _fmt(r.ms_compiled, ".3f")),
-    ("x eager", lambda r: _fmt(r.speedup_eager, ".2f")),
-    ("x compiled", lambda r: _fmt(r.speedup_compiled, ".2f")),
-    ("GB/s", lambda r: _fmt(r.GBps, ".3g")),
-    ("GFLOP/s", lambda r: _fmt(r.GFLOPps, ".3g")),
-    ("floor", lambda r: _fmt(r.floor_fraction, ".3g")),
+    ("rel err", lambda r: fmt(r.max_rel_err, ".1e")),
+    ("ours ms", lambda r: fmt(r.ms_ours, ".3f")),
+    ("eager ms", lambda r: fmt(r.ms_eager, ".3f")),
+    ("compiled ms", lambda r: fmt(r.ms_compiled, ".3f")),
+    ("x eager", lambda r: fmt(r.speedup_eager, ".2f")),
+    ("x compiled", lambda r: fmt(r.speedup_compiled, ".2f")),
+    ("GB/s", lambda r: fmt(r.GBps, ".3g")),
+    ("GFLOP/s", lambda r: fmt(r.GFLOPps, ".3g")),
+    ("floor", lambda r: fmt(r.floor_fraction, ".3g")),
     ("status", lambda r: "ERROR" if r.error else "ok"),
 )
 
@@ -493,25 +480,6 @@ def format_notes(rows: list[Row]) -> str:
     return "\n".join(out)
 
 
-def environment(devices: list[str], opts, load_average: float) -> dict:
-    return {
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "git_commit": git_commit(),
-        "torch": torch.__version__,
-        "cuda_runtime": torch.version.cuda,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "threads": torch.get_num_threads(),
-        "interop_threads": torch.get_num_interop_threads(),
-        "load_average_at_start": load_average,
-        "library": phnet_cuda.load_library(),
-        "has_cuda_kernels": phnet_cuda.has_cuda_kernels(),
-        "devices": {d: device_name(d) for d in devices},
-        "repeats": opts.repeats,
-        "warmup": opts.warmup,
-        "compile": opts.compile,
-        "argv": sys.argv[1:],
-    }
 
 
 # ----------------------------------------------------------------------------- CLI
@@ -590,7 +558,9 @@ def main(argv: list[str] | None = None) -> int:
     name = device_name("cuda" if "cuda" in devices else "cpu")
     out = opts.out or RESULTS_DIR / f"kernels_{slug(name)}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    result = {"device_name": name, "environment": environment(devices, opts, load_average),
+    result = {"device_name": name, "environment": environment(
+        load_average, threads=torch.get_num_threads(), interop_threads=torch.get_num_interop_threads(),
+        devices={d: device_name(d) for d in devices}, repeats=opts.repeats, warmup=opts.warmup, compile=opts.compile),
               "bandwidth": bandwidth, "rows": [asdict(r) for r in rows], "targets": targets}
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"\nresults written to {out}")

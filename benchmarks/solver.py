@@ -86,10 +86,8 @@ are skipped.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
-import platform
 import resource
 import statistics
 import subprocess
@@ -106,7 +104,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 import torch
 
-from bench_env import RESULTS_DIR, cpus, device_name, format_table, git_commit, slug  # noqa: E402  (sets sys.path)
+from bench_env import RESULTS_DIR, cpus, describe, device_name, environment, fmt, format_table, slug, sync  # noqa: E402  (sets sys.path)
 
 import phnet_cuda  # noqa: E402
 from phnet_cuda.geometry import tubular_gyroid  # noqa: E402
@@ -257,10 +255,6 @@ def _peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def _sync(device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize(device)
-
 
 def run_project(vox: np.ndarray, method: str, spec: dict) -> tuple[dict, np.ndarray, np.ndarray]:
     """The project solver on one cell: warm-up, then ``spec["repeats"]`` timed calls.
@@ -280,10 +274,10 @@ def run_project(vox: np.ndarray, method: str, spec: dict) -> tuple[dict, np.ndar
         rss0 = _peak_rss_mib()
         seconds, walls = [], []
         for _ in range(spec["repeats"]):
-            _sync(device)
+            sync(device)
             start = time.perf_counter()
             res = homogenize(torch.from_numpy(vox), **kwargs)
-            _sync(device)
+            sync(device)
             walls.append(time.perf_counter() - start)
             seconds.append(res.seconds)
     record = {
@@ -387,14 +381,10 @@ def _worker_main(spec_json: str) -> int:
     try:
         record = worker(spec)
     except Exception as exc:  # noqa: BLE001 - reported to the parent as the row's error
-        record = {"error": _describe(exc)}
+        record = {"error": describe(exc)}
     print(RESULT_TAG + json.dumps(record), flush=True)
     return 0
 
-
-def _describe(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {lines[0] if lines else ''}"[:500]
 
 
 def launch(spec: dict, timeout: float) -> dict:
@@ -571,7 +561,7 @@ def bench_cell(device: str, n: int, vf: float, opts, tmp: Path, progress) -> lis
     except Exception as exc:  # noqa: BLE001 - recorded as the cell's error
         for row in rows:
             if row.ran:
-                row.error = f"correctness check: {_describe(exc)}"
+                row.error = f"correctness check: {describe(exc)}"
     return rows
 
 
@@ -617,7 +607,7 @@ def run_sweeps(device: str, opts, known: dict) -> dict:
                 point = sweep_point(n, opts.sweep_vf, soft, method, device, opts)
             except Exception as exc:  # noqa: BLE001 - recorded, the sweep goes on
                 point = {"n": n, "vf": opts.sweep_vf, "soft_ratio": soft, "method": method, "device": device,
-                         "error": _describe(exc)}
+                         "error": describe(exc)}
             if progress is not None:
                 progress.update()
         out["versus_n" if kind == "n" else "versus_soft_ratio"].append(point)
@@ -700,24 +690,21 @@ def targets(rows: list[Row], largest: dict | None) -> list[dict]:
 
 
 # ----------------------------------------------------------------------------- reporting
-def _fmt(value, spec: str) -> str:
-    return "-" if value is None else format(value, spec)
-
 
 COLUMNS = (  # header, row -> text
     ("dev", lambda r: r.device),
     ("n", lambda r: str(r.n)),
     ("vf", lambda r: f"{r.vf:g}"),
     ("method", lambda r: r.method),
-    ("iters", lambda r: _fmt(r.iterations, "d")),
-    ("asm s", lambda r: _fmt(r.asm_s, ".3f")),
-    ("setup s", lambda r: _fmt(r.setup_s, ".3f")),
-    ("solve s", lambda r: _fmt(r.solve_s, ".3f")),
-    ("total s", lambda r: _fmt(r.total_s, ".3f")),
-    ("peak MiB", lambda r: _fmt(r.peak_mib, ".0f")),
-    ("true res", lambda r: _fmt(r.true_residual, ".1e")),
-    ("max dC^H", lambda r: _fmt(r.max_dCH, ".1e")),
-    ("x best", lambda r: _fmt(r.speedup_vs_best, ".1f")),
+    ("iters", lambda r: fmt(r.iterations, "d")),
+    ("asm s", lambda r: fmt(r.asm_s, ".3f")),
+    ("setup s", lambda r: fmt(r.setup_s, ".3f")),
+    ("solve s", lambda r: fmt(r.solve_s, ".3f")),
+    ("total s", lambda r: fmt(r.total_s, ".3f")),
+    ("peak MiB", lambda r: fmt(r.peak_mib, ".0f")),
+    ("true res", lambda r: fmt(r.true_residual, ".1e")),
+    ("max dC^H", lambda r: fmt(r.max_dCH, ".1e")),
+    ("x best", lambda r: fmt(r.speedup_vs_best, ".1f")),
     ("status", lambda r: r.status),
 )
 LEFT = {"dev", "method", "status"}
@@ -740,7 +727,7 @@ def format_notes(rows: list[Row]) -> str:
 def format_sweeps(sweeps: dict) -> str:
     """Iteration counts of the sweeps as two small tables (method columns)."""
     out = []
-    for key, label, fmt in (("versus_n", "n", "d"), ("versus_soft_ratio", "soft_ratio", ".0e")):
+    for key, label, spec in (("versus_n", "n", "d"), ("versus_soft_ratio", "soft_ratio", ".0e")):
         points = sweeps.get(key, [])
         if not points:
             continue
@@ -753,7 +740,7 @@ def format_sweeps(sweeps: dict) -> str:
             for m in PROJECT_METHODS:
                 p = next((q for q in points if q["method"] == m and q["n" if key == "versus_n" else "soft_ratio"] == x), None)
                 cells.append("-" if p is None or "error" in p else f"{p['iterations']}{'' if p['converged'] else '*'}")
-            out.append(f"  {format(x, fmt):>10}  " + "  ".join(f"{c:>10}" for c in cells))
+            out.append(f"  {format(x, spec):>10}  " + "  ".join(f"{c:>10}" for c in cells))
     return "\n".join(out)
 
 
@@ -803,25 +790,6 @@ def plot_sweeps(sweeps: dict, path: Path, title: str) -> bool:
     return True
 
 
-def environment(device: str, opts, load_average: float) -> dict:
-    return {
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "git_commit": git_commit(),
-        "torch": torch.__version__,
-        "cuda_runtime": torch.version.cuda,
-        "numpy": np.__version__,
-        "scipy": scipy.__version__,
-        "pyamg": getattr(pyamg, "__version__", None),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "threads": opts.threads or torch.get_num_threads(),
-        "load_average_at_start": load_average,
-        "library": phnet_cuda.load_library(),
-        "has_cuda_kernels": phnet_cuda.has_cuda_kernels(),
-        "cpu": device_name("cpu"),
-        "gpu": torch.cuda.get_device_name(device) if device.startswith("cuda") else None,
-        "argv": sys.argv[1:],
-    }
 
 
 # ----------------------------------------------------------------------------- CLI
@@ -938,7 +906,10 @@ def main(argv: list[str] | None = None) -> int:
                                             "max_iter", "amg_max_iter", "direct_max_n", "amg_max_n", "pin",
                                             "repeats", "ch_tolerance", "sweep_n", "sweep_soft", "sweep_soft_n",
                                             "sweep_vf", "largest_n", "largest_vf")}
-    result = {"device_name": name, "environment": environment(opts.device, opts, load_average),
+    result = {"device_name": name, "environment": environment(
+        load_average, numpy=np.__version__, scipy=scipy.__version__, pyamg=getattr(pyamg, "__version__", None),
+        threads=opts.threads or torch.get_num_threads(), cpu=device_name("cpu"),
+        gpu=torch.cuda.get_device_name(opts.device) if opts.device.startswith("cuda") else None),
               "config": config, "rows": [asdict(r) | {"status": r.status} for r in rows],
               "sweeps": sweeps, "largest": largest, "targets": target_list}
     out.write_text(json.dumps(result, indent=2) + "\n")
