@@ -40,7 +40,7 @@ from bench_env import RESULTS_DIR, device_name, format_table, git_commit, slug  
 
 from phnet_cuda import homogenize  # noqa: E402
 from phnet_cuda.predict import DEFAULT_CHECKPOINT, load_model, predict  # noqa: E402
-from phnet_cuda.train import TGCells, collate, label_cells, relative_error  # noqa: E402
+from phnet_cuda.train import held_out_batch, held_out_vfs, label_cells, relative_error  # noqa: E402
 
 
 def held_out_set(n: int, count: int, seed: int, tol: float) -> tuple[dict, torch.Tensor]:
@@ -48,11 +48,8 @@ def held_out_set(n: int, count: int, seed: int, tol: float) -> tuple[dict, torch
     if cache.exists():
         st = torch.load(cache, weights_only=True)
         return st["batch"], st["CH"]
-    grid = np.linspace(0.02, 0.33, 40)
-    held_out = (grid[1:] + grid[:-1]) / 2
-    ds = TGCells(n, np.random.default_rng(seed).permutation(held_out), count, seed=seed)  # vf spread over any prefix
-    ds.set_epoch(10**6 + 1)
-    batch = collate([ds[i] for i in range(count)])
+    vfs = np.random.default_rng(seed).permutation(held_out_vfs(np.linspace(0.02, 0.33, 40)))  # spread over any prefix
+    batch = held_out_batch(n, vfs, count, seed=seed, epoch=10**6 + 1)
     CH = label_cells(batch, tol=tol, progress=True)
     cache.parent.mkdir(parents=True, exist_ok=True)
     torch.save({"batch": batch, "CH": CH}, cache)

@@ -149,6 +149,12 @@ def vf_grid(cfg: TrainConfig) -> np.ndarray:
     return np.linspace(cfg.vf_min, cfg.vf_max, cfg.vf_count)
 
 
+def held_out_vfs(grid) -> np.ndarray:
+    """Volume fractions training never sees: the midpoints of its grid."""
+    grid = np.asarray(grid, dtype=np.float64)
+    return (grid[1:] + grid[:-1]) / 2
+
+
 def random_shape(rng: np.random.Generator, angle_range, length_range, corner_mix: float = 0.0) -> np.ndarray:
     """Parallelepiped parameters (a_xy, a_yz, a_xz, l_x, l_y, l_z), angles uniform in the range,
     lengths uniform, scaled to unit cell volume. Angles in [75, 90] always give a valid cell.
@@ -249,6 +255,15 @@ class RandomTranslation(torch.utils.data.Dataset):
 #: Columns of a run's log.csv (one row per epoch; the last four only on evaluated epochs).
 LOG_FIELDS = ["epoch", "step", "lr", "train_loss", "samples_per_s", "energy_share", "seconds",
               "delta_mean", "delta_median", "delta_max", "eval_loss"]
+
+
+def held_out_batch(n: int, vfs, count: int, *, seed: int, epoch: int, **cells) -> dict:
+    """``count`` collated TG cells at the volume fractions ``vfs`` (e.g. ``held_out_vfs``) with
+    shapes from ``epoch`` of the stream ``seed`` - pick an epoch training never reaches (10^6):
+    the evaluation cells of ``Trainer`` and ``benchmarks/accuracy.py``. ``cells``: TGCells options."""
+    ds = TGCells(n, vfs, count, seed=seed, **cells)
+    ds.set_epoch(epoch)
+    return collate([ds[i] for i in range(count)])
 
 
 def collate(samples: list[dict]) -> dict:
@@ -532,13 +547,9 @@ class Trainer:
                 raise ValueError(f"the test split of {cfg.data!r} has no labels; run 'phnet dataset label {cfg.data}'")
             batch = collate(samples)
             return {k: v for k, v in batch.items() if k != "CH"}, batch["CH"]
-        grid = vf_grid(cfg)
-        held_out = (grid[1:] + grid[:-1]) / 2  # volume fractions never seen in training
-        ds = TGCells(cfg.n, held_out, cfg.eval_size, seed=cfg.seed + 7919, E=cfg.E, nu=cfg.nu,
-                     soft_ratio=cfg.soft_ratio, angle_range=cfg.angle_range, length_range=cfg.length_range,
-                     shapes=cfg.shapes)
-        ds.set_epoch(10**6)  # shapes from a stream training never draws
-        batch = collate([ds[i] for i in range(len(ds))])
+        batch = held_out_batch(cfg.n, held_out_vfs(vf_grid(cfg)), cfg.eval_size, seed=cfg.seed + 7919, epoch=10**6,
+                               E=cfg.E, nu=cfg.nu, soft_ratio=cfg.soft_ratio, angle_range=cfg.angle_range,
+                               length_range=cfg.length_range, shapes=cfg.shapes)
         CH = label_cells(batch, tol=cfg.eval_tol, progress=cfg.progress and self.main)
         if self.main:
             atomic_save({"batch": batch, "CH": CH}, path)
