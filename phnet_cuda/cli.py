@@ -185,7 +185,7 @@ def _demo_phnet(args, vox, shape, CH, solver_seconds: float, timings: dict) -> d
     --checkpoint), its certified diagonal upper bounds, the relative error against the solver,
     both timings, and the side-by-side Young's-modulus surfaces."""
     from . import plots
-    from .post import engineering_constants
+    from .post import engineering_constants, relative_error
     from .predict import load_model, predict
 
     device = _device(args.device)
@@ -195,7 +195,7 @@ def _demo_phnet(args, vox, shape, CH, solver_seconds: float, timings: dict) -> d
     res = predict(vox, E=args.E, nu=args.nu, soft_ratio=args.soft_ratio, shape=shape, checkpoint=args.checkpoint,
                   refine_iters=1, device=device)
     CHp, CH1 = res.CH_network.cpu(), res.CH.cpu()
-    err, err_one = plots.relative_error(CH, CHp), plots.relative_error(CH, CH1)
+    err, err_one = float(relative_error(CHp, CH)), float(relative_error(CH1, CH))
     t_net_total = res.timings["total"] - res.timings["refine"]
     timings["phnet"] = t_net_total
     print(f"PH-Net ({os.path.basename(res.checkpoint)}): C^H in {t_net_total * 1e3:.1f} ms "

@@ -102,14 +102,6 @@ def plot_young_surface(CH, path, *, title: str | None = None, resolution: int = 
     return path
 
 
-def relative_error(CH_ref, CH_other) -> float:
-    """||C_ref - C_other||_F / ||C_ref||_F of two ``[6, 6]`` tensors."""
-    A, B = post._check_stiffness(CH_ref, "CH_ref"), post._check_stiffness(CH_other, "CH_other")
-    if A.shape != B.shape:
-        raise ValueError(f"CH_ref and CH_other must have the same shape, got {tuple(A.shape)} and {tuple(B.shape)}")
-    return float((A - B).norm() / A.norm())
-
-
 def plot_young_surfaces(CH_ref, CH_other, path, *, labels=("numerical", "predicted"), resolution: int = 48,
                         unit: str = "", dpi: int = 110) -> str:
     """PNG with the E(d) surfaces of two C^H ``[6, 6]`` side by side (e.g. numerical vs PH-Net),
@@ -130,7 +122,7 @@ def plot_young_surfaces(CH_ref, CH_other, path, *, labels=("numerical", "predict
         ax.set_title(f"{label}: E from {E.min():.4g} to {E.max():.4g} {unit}".rstrip())
     fig.colorbar(mappable, ax=fig.axes, shrink=0.7, label=f"E(d) {unit}".strip())
     fig.suptitle(f"Young's modulus surfaces, relative error ||C1 - C2||_F / ||C1||_F = "
-                 f"{relative_error(CH_ref, CH_other):.3e}")
+                 f"{float(post.relative_error(CH_other, CH_ref)):.3e}")
     fig.savefig(path, dpi=dpi)
     plt.close(fig)
     return path
@@ -257,4 +249,4 @@ def plot_convergence(history, path, *, title: str = "solver convergence", dpi: i
 
 
 __all__ = ["draw_young_surface", "plot_convergence", "plot_slices", "plot_young_surface", "plot_young_surfaces",
-           "relative_error", "slice_geometry", "young_surface"]
+           "slice_geometry", "young_surface"]

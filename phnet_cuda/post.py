@@ -46,6 +46,18 @@ def _check_stiffness(CH, name: str = "CH") -> torch.Tensor:
     return C
 
 
+def relative_error(CH, CH_ref) -> torch.Tensor:
+    """delta = ||CH - CH_ref||_F / ||CH_ref||_F (float64): a scalar tensor for two ``[6, 6]``
+    matrices, ``[B]`` for batches (broadcast), on CH's device. PH-Net's accuracy measure."""
+    A, R = _check_stiffness(CH, "CH"), _check_stiffness(CH_ref, "CH_ref")
+    R = R.to(A.device)
+    try:
+        diff = A - R
+    except RuntimeError:
+        raise ValueError(f"CH and CH_ref must have broadcastable shapes, got {tuple(A.shape)} and {tuple(R.shape)}") from None
+    return torch.linalg.matrix_norm(diff) / torch.linalg.matrix_norm(R)
+
+
 def _positive(x, name: str) -> float:
     try:
         v = float(x)

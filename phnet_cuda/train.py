@@ -44,6 +44,7 @@ import torch.distributed as dist
 from .geometry import threshold_to_volume_fraction, tubular_gyroid_field
 from .materials import DEFAULT_SOFT_RATIO, material_voxel_tensor
 from .model import PHNet, PHNetConfig, count_parameters, dataclass_from_dict
+from .post import relative_error  # noqa: F401  (re-exported: the training log's delta)
 from .problem import CellProblem
 
 # ---------------------------------------------------------------------------------------------
@@ -327,12 +328,6 @@ def normalised_energy(u: torch.Tensor, vox: torch.Tensor, prob: CellProblem, for
     # C^H_ii(u) / C_vol_ii = 1 + rel >= C^H_ii / C_vol_ii > 0 in exact arithmetic; the clamp
     # only guards float32 round-off far from a solution.
     return torch.log((1 + rel).clamp_min(1e-12)).sum(dim=1)
-
-
-def relative_error(CH_pred: torch.Tensor, CH_ref: torch.Tensor) -> torch.Tensor:
-    """delta = ||C^H_pred - C^H_ref||_F / ||C^H_ref||_F per sample ``[B]``."""
-    CH_pred, CH_ref = CH_pred.double(), CH_ref.double().to(CH_pred.device)
-    return torch.linalg.matrix_norm(CH_pred - CH_ref) / torch.linalg.matrix_norm(CH_ref)
 
 
 @torch.no_grad()

@@ -1,5 +1,6 @@
 """Label-free training: the normalised loss, data, checkpoints, exact resume, torchrun/gloo."""
 
+import copy
 import os
 import subprocess
 import sys
@@ -17,6 +18,7 @@ from phnet_cuda.train import (
     Trainer,
     atomic_save,
     collate,
+    evaluate,
     load_checkpoint,
     main,
     model_from_checkpoint,
@@ -112,10 +114,8 @@ def test_random_translation_is_deterministic_and_label_preserving():
 
 def test_training_reduces_the_loss_and_resumes_exactly(tmp_path):
     """4 steps in one go == 2 steps, stop, resume, 2 more steps (bit-identical weights, with the
-    random-translation augmentation on), and the held-out loss after training is below the
-    untrained one."""
+    random-translation augmentation on), and the training loss went down."""
     straight = Trainer(_cfg(tmp_path / "a", random_translation=True))
-    untrained = {k: v.clone() for k, v in straight.model.state_dict().items()}
     straight.run()
     Trainer(_cfg(tmp_path / "b", max_steps=3, random_translation=True)).run()
     assert os.path.exists(tmp_path / "b" / "last.pt")
@@ -134,6 +134,22 @@ def test_training_reduces_the_loss_and_resumes_exactly(tmp_path):
     hist = ck_hist = load_checkpoint(str(tmp_path / "a" / "last.pt"))["history"]
     assert hist[-1]["train_loss"] < hist[0]["train_loss"]
     assert {"delta_mean", "delta_median", "delta_max", "samples_per_s", "energy_share"} <= set(ck_hist[-1])
+
+
+def test_training_generalises_to_held_out_cells(tmp_path):
+    """12 steps of a tiny group-norm model: on the held-out cells (unseen volume fractions and
+    shapes) the loss drops below that of the zero field (u = 0 gives 0) and below the untrained
+    model's, and delta falls. (Batch norm is left out here: after a few steps its running
+    statistics, used in evaluation, are still far from the batch statistics of training.)"""
+    tr = Trainer(_cfg(tmp_path, model={"widths": [4, 8], "head": 4, "norm": "group"}, epochs=3, epoch_size=16,
+                      batch_size=4, eval_size=4, lr=3e-3, schedule="none"))
+    untrained = copy.deepcopy(tr.model)
+    tr.run()
+    batch, CH_ref = tr._eval_set()
+    before = evaluate(untrained, batch, CH_ref, torch.device("cpu"))
+    after = evaluate(tr.model, batch, CH_ref, torch.device("cpu"))
+    assert after["eval_loss"] < min(0.0, before["eval_loss"])
+    assert after["delta_mean"] < 0.8 * before["delta_mean"]
 
 
 def test_log_with_sparse_evaluation(tmp_path):
