@@ -56,7 +56,7 @@ File layout (one HDF5 file, chunked and gzip-compressed)::
     /geometry/voxels [G, n, n, n] uint8 (float16/32 fractional)  each geometry stored once
     /geometry/type [G] int16 -> /geometry/type_names [T] bytes;  family_of_type [T] bytes
     /geometry/vf_target, vf (measured) [G] float64; group, vf_index [G] int16 (grid position)
-    /geometry/percolates [G, 3] uint8 (1/0, 255 = not computed)
+    /geometry/percolates [G, 3] uint8 (1/0 per axis x, y, z; 255 = cell not built)
     /geometry/status [G] uint8: 1 built, 2 rejected, 3 dropped by out_of_range (0 = not yet built)
     /samples/geometry [S] int64; shape [S, 6] float64; E, nu, soft_ratio [S] float64
     /labels/CH [S, 6, 6] float64 (NaN = not labelled); converged [S] int8 (-1 = not labelled);
@@ -86,9 +86,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from . import geometry
+from .geometry import FAMILIES
+
 FORMAT = "phnet_cuda.cell_dataset"
 FORMAT_VERSION = 1
-FAMILIES = ("tpms_sheet", "tpms_network", "truss")
 SPLIT_BY = ("sample", "geometry", "volume_fraction", "type")
 SPLITS = ("train", "test", "all")
 VOXEL_DTYPES = ("uint8", "float16", "float32")
@@ -373,63 +375,32 @@ def _canonical(obj) -> str:
 
 
 # =============================================================================== geometry access
-def _geometry():
-    from . import geometry
-    return geometry
-
-
-def _has_library() -> bool:
-    g = _geometry()
-    return all(hasattr(g, f) for f in ("cell_types", "make_cell", "reachable_range"))
-
-
-def _generator_name() -> str:
-    return "phnet_cuda.geometry.make_cell" if _has_library() else "phnet_cuda.geometry.tubular_gyroid"
+GENERATOR = "phnet_cuda.geometry.make_cell"  # recorded in every dataset file
 
 
 def _family_types(family: str) -> list[str]:
-    if _has_library():
-        return list(_geometry().cell_types(family))
-    if family == "tpms_network":  # until the library exists only the Tubular Gyroid is available
-        return ["tubular_gyroid"]
-    raise ValueError(f"spec family {family!r} needs phnet_cuda.geometry.cell_types (the microstructure "
-                     "library), which is not available in this installation")
+    return list(geometry.cell_types(family))
 
 
 def _family_of(name: str) -> str:
-    if _has_library():
-        for fam in FAMILIES:
-            if name in _geometry().cell_types(fam):
-                return fam
-        raise ValueError(f"spec types: unknown cell type {name!r} (see phnet_cuda.geometry.cell_types(); "
-                         f"{sum(len(_geometry().cell_types(f)) for f in FAMILIES)} types)")
-    if name == "tubular_gyroid":
-        return "tpms_network"
-    raise ValueError(f"spec types: cell type {name!r} needs phnet_cuda.geometry.make_cell (the microstructure "
-                     "library), which is not available; only 'tubular_gyroid' is")
+    for fam in FAMILIES:
+        if name in geometry.cell_types(fam):
+            return fam
+    raise ValueError(f"spec types: unknown cell type {name!r} (see phnet_cuda.geometry.cell_types(); "
+                     f"{sum(len(geometry.cell_types(f)) for f in FAMILIES)} types)")
 
 
 def _reachable(name: str, n: int) -> tuple[float, float]:
-    if _has_library():
-        lo, hi = _geometry().reachable_range(name, n)
-        return float(lo), float(hi)
-    # tubular_gyroid thresholds a level set by rank: any vf with at least one solid voxel
-    return 1.0 / n ** 3, 1.0 - 1.0 / n ** 3
+    lo, hi = geometry.reachable_range(name, n)
+    return float(lo), float(hi)
 
 
 def _make_cell(name: str, n: int, vf: float, fractional: bool) -> torch.Tensor:
-    if _has_library():
-        return _geometry().make_cell(name, n, vf, fractional=fractional, dtype=torch.float32)
-    if fractional:
-        raise ValueError("fractional cells need phnet_cuda.geometry.make_cell (the microstructure library)")
-    return _geometry().tubular_gyroid(n, vf)
+    return geometry.make_cell(name, n, vf, fractional=fractional, dtype=torch.float32)
 
 
-def _percolation(vox: np.ndarray):
-    g = _geometry()
-    if not hasattr(g, "percolation"):
-        return None
-    return tuple(bool(b) for b in g.percolation(torch.from_numpy(vox.astype(np.float32))))
+def _percolation(vox: np.ndarray) -> tuple[bool, bool, bool]:
+    return tuple(bool(b) for b in geometry.percolation(torch.from_numpy(vox.astype(np.float32))))
 
 
 # =============================================================================== planning
@@ -618,7 +589,7 @@ def plan_dataset(spec: dict) -> Plan:
                 sample_geometry=np.concatenate(s_geom).astype(np.int64),
                 sample_shape=np.concatenate(s_shape).astype(np.float64),
                 sample_E=np.concatenate(s_mat["E"]), sample_nu=np.concatenate(s_mat["nu"]),
-                sample_soft_ratio=np.concatenate(s_mat["soft_ratio"]), generator=_generator_name())
+                sample_soft_ratio=np.concatenate(s_mat["soft_ratio"]), generator=GENERATOR)
 
 
 def make_split(split: dict, sample_geometry: np.ndarray, geometry_type: np.ndarray, geometry_vf_index: np.ndarray,
@@ -957,23 +928,20 @@ def _build_chunk(f, spec: dict, plan: Plan, c: int, fits: dict, bar) -> None:
                 st_ds[g] = 2
             else:
                 perc = _percolation(cell)
-                ok = not (spec["require_percolation"] and perc is not None and not all(perc))
+                ok = not (spec["require_percolation"] and not all(perc))
                 if not ok:
                     rejected.append({"geometry": g, "type": name, "vf": vf,
                                      "reason": f"does not percolate (x, y, z) = {perc}"})
                 st_ds[g] = 1 if ok else 2
                 vox_ds[g] = cell
                 vf_ds[g] = float(cell.astype(np.float64).mean())
-                perc_ds[g] = np.array([255, 255, 255] if perc is None else perc, dtype=np.uint8)
+                perc_ds[g] = np.array(perc, dtype=np.uint8)
         bar.update(1)
     f.attrs["rejected"] = json.dumps(rejected)
     f.attrs["vf_adjustments"] = json.dumps(adjustments)
 
 
 def _finalize(f, spec: dict) -> None:
-    if spec["require_percolation"] and not hasattr(_geometry(), "percolation"):
-        warnings.warn("require_percolation: phnet_cuda.geometry.percolation is not available; cells were not checked",
-                      RuntimeWarning, stacklevel=3)
     geo = f["geometry"]
     ok = np.asarray(geo["status"][...]) == 1
     train, test = make_split(spec["split"], np.asarray(f["samples/geometry"][...]), np.asarray(geo["type"][...]),
