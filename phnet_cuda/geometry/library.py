@@ -144,6 +144,13 @@ class _Field:
     k_max: int = 0
 
 
+@functools.lru_cache(maxsize=32)
+def _surface(source: str, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """surface_field once per (surface, n): its sheet and its two network sides share it.
+    Read-only: _field derives new tensors from it (or keeps it as a key it never writes)."""
+    return surface_field(source, n)
+
+
 @functools.lru_cache(maxsize=64)
 def _field(name: str, n: int) -> _Field:
     t = _lookup(name)
@@ -155,7 +162,7 @@ def _field(name: str, n: int) -> _Field:
         grad = torch.ones_like(dist)
         value = dist
     else:
-        f, grad = surface_field(t.source, n)
+        f, grad = _surface(t.source, n)
         value = {"sheet": f.abs(), "pos": -f, "neg": f}[t.side]
         key = value
     sorted_key, order = torch.sort(key.reshape(-1), stable=True)
