@@ -4,6 +4,7 @@ records (CPU/GPU name, cores, git commit, file-name slug). Importing it also mak
 
 from __future__ import annotations
 
+import datetime
 import importlib.util
 import os
 import platform
@@ -90,9 +91,7 @@ def describe(exc: BaseException) -> str:
 
 def environment(load_average: float, **extra) -> dict:
     """The software/machine record every timing file starts with, plus ``extra`` fields."""
-    import datetime
-
-    import phnet_cuda
+    import phnet_cuda  # here: importing this module first puts a source checkout on sys.path
 
     return {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),

@@ -44,7 +44,7 @@ import torch.distributed as dist
 from .geometry import threshold_to_volume_fraction, tubular_gyroid_field
 from .materials import DEFAULT_SOFT_RATIO, material_voxel_tensor
 from .model import PHNet, PHNetConfig, count_parameters, dataclass_from_dict
-from .post import relative_error  # noqa: F401  (re-exported: the training log's delta)
+from .post import relative_error
 from .problem import CellProblem
 
 # ---------------------------------------------------------------------------------------------
