@@ -78,6 +78,29 @@ def _invert_blocks(blocks: torch.Tensor) -> torch.Tensor:
     return torch.linalg.inv(blocks).permute(0, 4, 5, 1, 2, 3).contiguous()
 
 
+def spd_inverse(A: torch.Tensor) -> torch.Tensor:
+    """Inverse of a batch of symmetric positive definite matrices ``[B, N, N]`` by Cholesky.
+
+    Why not ``torch.linalg.inv``: on CPU, batched LU (getrf) of matrices larger than 128 x 128
+    returns garbage or raises ("Parameter 6 was incorrect on entry to DLASWP") once
+    ``torch.set_num_threads(k > 1)`` has been called (torch 2.13 with MKL; reproduced in
+    ``python_tests/test_solver.py``). The batched Cholesky path is unaffected, and is the right
+    factorisation for an SPD matrix anyway.
+
+    A matrix that is only positive semi-definite up to rounding falls back to an
+    eigendecomposition with |eigenvalue| (floored at eps * the largest): a float32 multigrid
+    hierarchy at soft_ratio 1e-9 gives coarse matrices whose soft-phase eigenvalues (~1e-9 of the
+    largest) come out slightly negative. Their magnitude is still right, so inverting |w| keeps
+    the preconditioner symmetric positive definite and as strong as the exact inverse would be.
+    """
+    L, info = torch.linalg.cholesky_ex(A)
+    if bool((info == 0).all()):
+        return torch.cholesky_inverse(L)
+    w, V = torch.linalg.eigh(A)
+    w = w.abs().clamp_min(w.abs().amax(dim=-1, keepdim=True) * torch.finfo(A.dtype).eps)
+    return (V / w[..., None, :]) @ V.transpose(-1, -2)
+
+
 def jacobi_blocks(phase: torch.Tensor, Ke: torch.Tensor) -> torch.Tensor:
     """Inverse 3 x 3 nodal diagonal blocks of K ``[B, 3, 3, n, n, n]`` for a phase mixture
     (phase ``[B, M, n, n, n]``, Ke ``[B|1, M, 24, 24]``)."""
@@ -264,7 +287,7 @@ class MultigridPreconditioner:
             scale = torch.diagonal(K, dim1=1, dim2=2).mean(dim=1)[:, None, None]
             # Inverted in float64 whatever the hierarchy's precision: high-contrast coarse
             # matrices are too ill-conditioned for a float32 inverse.
-            self.direct = torch.linalg.inv(0.5 * (K + K.transpose(1, 2)) + scale * (Z @ Z.T))
+            self.direct = spd_inverse(0.5 * (K + K.transpose(1, 2)) + scale * (Z @ Z.T))
         self.coarse_degree = 8
 
     @property
