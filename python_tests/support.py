@@ -52,3 +52,17 @@ def random_problem(B, L, M, n, dtype, device, *, J=None, seed=0, batched_mats=Tr
     cast = dict(dtype=dtype, device=device)
     return dict(u=u.to(**cast), phase=phase.to(**cast), C=C.to(**cast), Ke=Ke.to(**cast),
                 Fe=Fe.to(**cast), Ce=Ce.to(**cast))
+
+
+def frame_with_pieces(n: int = 16) -> torch.Tensor:
+    """A percolating frame (rods along x, y, z), six floating 2^3 blocks and two voxels hinged
+    corner to corner off the frame's corner: 8 bounded pieces."""
+    vox = torch.zeros(n, n, n)
+    vox[:2, :2, :] = 1
+    vox[:2, :, :2] = 1
+    vox[:, :2, :2] = 1
+    for i, j, k in [(5, 5, 5), (10, 5, 5), (5, 10, 5), (5, 5, 10), (10, 10, 10), (10, 10, 5)]:
+        vox[i:i + 2, j:j + 2, k:k + 2] = 1
+    vox[2, 2, 2] = vox[3, 3, 3] = 1
+    return vox
+

@@ -17,6 +17,7 @@ from scipy import ndimage
 from phnet_cuda import geometry as G
 from phnet_cuda.geometry import library as L
 from phnet_cuda.geometry import truss as T
+from support import frame_with_pieces
 
 # ----------------------------------------------------------------------------------- registry
 
@@ -407,3 +408,24 @@ def test_gallery_command_writes_pngs(tmp_path, capsys):
     assert "wrote" in capsys.readouterr().out
     assert main(["gallery", "--out", str(tmp_path), "--types", "gyriod", "--quiet"]) == 2
     assert "close matches" in capsys.readouterr().err
+
+
+def test_bounded_clusters():
+    pieces = G.bounded_clusters(frame_with_pieces())
+    assert [len(p) for p in pieces] == [8] * 6 + [1, 1]  # largest first; the frame is periodic
+    assert {tuple(p.min(axis=0)) for p in pieces[:6]} == {(5, 5, 5), (10, 5, 5), (5, 10, 5), (5, 5, 10),
+                                                          (10, 10, 10), (10, 10, 5)}
+    n = 12
+    across = np.zeros((n, n, n))
+    across[-1:, 3:5, 3:5] = across[:1, 3:5, 3:5] = 1  # one 2x2x2 block split by the x faces
+    (piece,) = G.bounded_clusters(across)
+    assert len(piece) == 8 and np.ptp(piece, axis=0).tolist() == [1, 1, 1]  # unwrapped: contiguous
+    assert set(map(tuple, piece % n)) == set(map(tuple, np.argwhere(across > 0.5)))
+    rod = np.zeros((n, n, n))
+    rod[:, 3, 3] = 1  # reaches its own image along x: not bounded
+    assert G.bounded_clusters(rod) == [] and G.bounded_clusters(np.zeros((n, n, n))) == []
+    diagonal = np.zeros((n, n, n))
+    diagonal[2, 2, 2] = diagonal[3, 3, 3] = 0.6  # corner contact only: two pieces (threshold 0.5)
+    assert len(G.bounded_clusters(diagonal)) == 2 and G.bounded_clusters(diagonal, threshold=0.7) == []
+    with pytest.raises(ValueError, match=r"vox: expected a voxel array \[n, n, n\]"):
+        G.bounded_clusters(np.zeros((2, 4, 4, 4)))

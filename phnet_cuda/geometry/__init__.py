@@ -3,10 +3,10 @@ axis order x, y, z, values in [0, 1], 1 = solid).
 
 The library (``library.py``): ``cell_types(family)``, ``cell_family(name)``,
 ``make_cell(name, n, volume_fraction, fractional=False)``, ``reachable_range(name, n)`` over
-TPMS sheets, TPMS networks (with the Tubular Gyroid) and strut lattices; ``percolation(vox)``
-(``connectivity.py``); ``render_gallery`` (``gallery.py``, ``phnet gallery``)."""
+TPMS sheets, TPMS networks (with the Tubular Gyroid) and strut lattices; ``percolation(vox)`` and
+``bounded_clusters(vox)`` (``connectivity.py``); ``render_gallery`` (``gallery.py``, ``phnet gallery``)."""
 
-from .connectivity import percolation
+from .connectivity import bounded_clusters, percolation
 from .library import FAMILIES, cell_family, cell_info, cell_key, cell_types, make_cell, reachable_range
 from .tpms import SURFACES, surface_field, surface_value, threshold_to_volume_fraction, tubular_gyroid, \
     tubular_gyroid_field
@@ -14,6 +14,6 @@ from .truss import BASE_NETS, DISTANCE_CAP, grid_lattice, lattice_distance, latt
     periodic_segment_distance, strut_lattice, voxel_centres
 
 __all__ = ["BASE_NETS", "DISTANCE_CAP", "FAMILIES", "SURFACES", "cell_family", "cell_info", "cell_key", "cell_types",
-           "grid_lattice", "lattice_distance", "lattice_segments", "make_cell", "percolation",
+           "grid_lattice", "lattice_distance", "lattice_segments", "make_cell", "percolation", "bounded_clusters",
            "periodic_segment_distance", "reachable_range", "strut_lattice", "surface_field", "surface_value",
            "threshold_to_volume_fraction", "tubular_gyroid", "tubular_gyroid_field", "voxel_centres"]

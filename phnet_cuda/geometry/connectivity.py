@@ -58,33 +58,23 @@ def _in_lattice(basis, v) -> bool:
     return not any(v)
 
 
-def percolation(vox, threshold: float = 0.5, *, criterion: str = "image") -> tuple[bool, bool, bool]:
-    """Whether the solid phase ``vox > threshold`` percolates through the periodic cell in x, y, z.
-
-    Args:
-        vox: voxel array ``[n, n, n]`` (torch or numpy; axes x, y, z as in CONVENTIONS), any
-            values; solid where ``vox > threshold``. The cell is periodic in all three directions.
-        threshold: solid/void threshold (default 0.5, so fractional cells count voxels that are
-            more than half solid).
-        criterion: ``"image"`` (default): a face-connected path of solid voxels leads from a voxel
-            to its own periodic image one period away along that axis. ``"unbounded"``: the
-            periodic cluster extends to infinity along that axis (paths may also advance in the
-            other directions, e.g. a diagonal rod). See the module docstring.
-
-    Returns:
-        ``(in_x, in_y, in_z)`` booleans.
-    """
-    from scipy import ndimage
-
-    if criterion not in _CRITERIA:
-        raise ValueError(f"criterion: expected one of {_CRITERIA}, got {criterion!r}")
+def _check_solid(vox, threshold: float) -> np.ndarray:
     arr = vox.detach().cpu().numpy() if isinstance(vox, torch.Tensor) else np.asarray(vox)
     if arr.ndim != 3:
         raise ValueError(f"vox: expected a voxel array [n, n, n], got shape {tuple(arr.shape)}")
-    solid = arr > threshold
+    return arr > threshold
+
+
+def _periodic_components(solid: np.ndarray):
+    """Face-connected components of a periodic boolean grid.
+
+    Returns ``(labels, count, root, offset, cycles)``: the non-periodic labels ``[n, n, n]``
+    (0 = void, 1..count), for every label its periodic component (``root[l]``) and its position
+    in the tiling relative to the root (``offset[l]``, integer cell offsets ``[count + 1, 3]``),
+    and for every root the list of its cycle vectors (empty: the component is bounded)."""
+    from scipy import ndimage
+
     labels, count = ndimage.label(solid)  # default structure: face (6-) connectivity
-    if count == 0:
-        return (False, False, False)
     parent = np.arange(count + 1)
     offset = np.zeros((count + 1, 3), dtype=np.int64)  # position of a node relative to its parent
     cycles = {}  # root -> list of cycle vectors
@@ -126,10 +116,34 @@ def percolation(vox, threshold: float = 0.5, *, criterion: str = "image") -> tup
                 cycle = pa + step - pb
                 if cycle.any():
                     cycles.setdefault(ra, []).append(cycle.tolist())
+    root = np.array([find(x) for x in range(count + 1)], dtype=np.int64)
+    offset[root == np.arange(count + 1)] = 0
+    return labels, count, root, offset, {r: cycles.get(r, []) for r in np.unique(root[1:]).tolist()}
 
+
+def percolation(vox, threshold: float = 0.5, *, criterion: str = "image") -> tuple[bool, bool, bool]:
+    """Whether the solid phase ``vox > threshold`` percolates through the periodic cell in x, y, z.
+
+    Args:
+        vox: voxel array ``[n, n, n]`` (torch or numpy; axes x, y, z as in CONVENTIONS), any
+            values; solid where ``vox > threshold``. The cell is periodic in all three directions.
+        threshold: solid/void threshold (default 0.5, so fractional cells count voxels that are
+            more than half solid).
+        criterion: ``"image"`` (default): a face-connected path of solid voxels leads from a voxel
+            to its own periodic image one period away along that axis. ``"unbounded"``: the
+            periodic cluster extends to infinity along that axis (paths may also advance in the
+            other directions, e.g. a diagonal rod). See the module docstring.
+
+    Returns:
+        ``(in_x, in_y, in_z)`` booleans.
+    """
+    if criterion not in _CRITERIA:
+        raise ValueError(f"criterion: expected one of {_CRITERIA}, got {criterion!r}")
+    solid = _check_solid(vox, threshold)
+    _, count, _, _, cycles = _periodic_components(solid)
     result = [False, False, False]
-    for root, vectors in cycles.items():
-        if find(root) != root or not vectors:
+    for vectors in cycles.values():
+        if not vectors:
             continue
         if criterion == "unbounded":
             for d in range(3):
@@ -139,3 +153,37 @@ def percolation(vox, threshold: float = 0.5, *, criterion: str = "image") -> tup
             for d in range(3):
                 result[d] = result[d] or _in_lattice(basis, [int(i == d) for i in range(3)])
     return tuple(result)
+
+
+def bounded_clusters(vox, threshold: float = 0.5) -> list[np.ndarray]:
+    """The solid's face-connected pieces that do not reach any periodic image of themselves.
+
+    In a voxel FE model two solid voxels are rigidly joined only through a shared face; pieces
+    that meet the rest of the solid at voxel edges or corners alone are hinged to it, and pieces
+    that meet it nowhere float in the soft phase. Either way such a bounded piece can move almost
+    rigidly at an energy of the order of the soft phase's, which is what slows the solver down on
+    thin, under-resolved lattices (``solver.homogenize`` deflates these rigid motions).
+
+    Args:
+        vox: voxel array ``[n, n, n]`` (torch or numpy), solid where ``vox > threshold``.
+        threshold: solid/void threshold.
+
+    Returns:
+        One int64 array ``[m, 3]`` per bounded piece, largest first: the (i, j, k) indices of its
+        voxels, unwrapped so that a piece crossing the cell's faces is contiguous (indices may be
+        negative or >= n; reduce them modulo n for the stored voxel).
+    """
+    solid = _check_solid(vox, threshold)
+    labels, count, root, offset, cycles = _periodic_components(solid)
+    if count == 0:
+        return []
+    n = np.array(solid.shape, dtype=np.int64)
+    idx = np.argwhere(labels > 0)
+    lab = labels[labels > 0]  # argwhere and boolean masks both walk in C order
+    pieces = {}
+    for r, vectors in cycles.items():
+        if vectors:
+            continue  # reaches its own image: periodic, no rigid motion but the global one
+        members = np.flatnonzero(root[lab] == r)
+        pieces[r] = idx[members] + offset[lab[members]] * n
+    return sorted(pieces.values(), key=len, reverse=True)
