@@ -319,13 +319,21 @@ class MultigridPreconditioner:
 
 
 # ----------------------------------------------------------------------------------- deflation
+DEFLATE_AFTER = 40  # iterations of the plain solve before deflate='auto' steps in
 MAX_DEFLATED_PIECES = 1024  # W^T K W is [6 C, 6 C] dense: 300 MB in float64 at the cap
 _CORNERS = np.array([(a, b, c) for a in (0, 1) for b in (0, 1) for c in (0, 1)], dtype=np.int64)
 
 
+def bounded_pieces(vox: torch.Tensor) -> list[list[np.ndarray]]:
+    """``geometry.bounded_clusters`` of every cell of ``vox`` ``[B, n, n, n]`` (solid: > 0.5)."""
+    from .geometry import bounded_clusters
+
+    return [bounded_clusters(v, 0.5) for v in vox]
+
+
 class RigidClusterDeflation:
-    """Additive coarse correction Q r = W (W^T K W)^-1 W^T r on the rigid motions of the
-    solid's bounded pieces (``geometry.bounded_clusters``).
+    """Coarse correction Q r = W (W^T K W)^-1 W^T r on the rigid motions of the solid's bounded
+    pieces (``geometry.bounded_clusters``).
 
     Why: on thin, under-resolved cells the solid splits into face-connected pieces that touch
     the rest only at voxel edges/corners (hinges) or not at all (floating in the soft phase).
@@ -336,8 +344,8 @@ class RigidClusterDeflation:
     translations and three rotations (about its centroid, in cube coordinates: the cube problem's
     zero-energy motions) on the piece's nodes; a node shared by k pieces gets weight 1/k, so the
     compatible mechanisms (piece A turning about a hinge node it shares with B) lie exactly in
-    span W. Adding Q to the multigrid V-cycle keeps the preconditioner symmetric positive
-    definite. Periodic pieces (reaching their own image) have no rigid motion but the global
+    span W. ``combine`` wraps a preconditioner M (the V-cycle) into the balancing two-level
+    preconditioner (I - Q K) M (I - K Q) + Q, symmetric positive definite like M. Periodic pieces (reaching their own image) have no rigid motion but the global
     translation and are left out.
 
     Args:
@@ -345,18 +353,18 @@ class RigidClusterDeflation:
         phase: ``[B, M, n, n, n]`` phase fractions, Ke ``[B|1, M, 24, 24]``: the cube operator.
         max_clusters: a cell with more bounded pieces is not deflated at all (partial deflation
             can slow CG down; the dense W^T K W grows as (6 C)^2).
+        pieces: per cell, ``bounded_pieces(vox)`` if already computed.
     """
 
     def __init__(self, vox: torch.Tensor, phase: torch.Tensor, Ke: torch.Tensor, *,
-                 max_clusters: int = MAX_DEFLATED_PIECES, chunk: int = 48):
-        from .geometry import bounded_clusters
-
+                 max_clusters: int = MAX_DEFLATED_PIECES, chunk: int = 48, pieces=None):
         B, n = phase.shape[0], phase.shape[-1]
         self.n = n
         self.spaces = []  # per sample: None or (idx [nnz], cid [nnz], modes [nnz, 6, 3], C, Einv [6C, 6C])
         self.clusters = []
+        all_pieces = bounded_pieces(vox) if pieces is None else pieces
         for b in range(B):
-            pieces = bounded_clusters(vox[b], 0.5)
+            pieces = all_pieces[b]
             if len(pieces) > max_clusters:
                 # All or nothing: deflating only some of many pieces measurably slowed CG down
                 # (lidinoid sheet, n = 32, vf 0.1: 64 of 672 pieces 307 iterations, none 210).
@@ -518,7 +526,7 @@ def pcg(apply_K, f: torch.Tensor, precondition, *, x0=None, tol=1e-8, max_iter=1
 
 def homogenize(vox, *, E=1.0, nu=0.3, soft_ratio=DEFAULT_SOFT_RATIO, shape=None, tol: float = 1e-8,
                max_iter: int | None = None, device=None, dtype=torch.float64, x0=None,
-               preconditioner: str = "multigrid", deflate: bool = True) -> HomogenizationResult:
+               preconditioner: str = "multigrid", deflate: bool | str = "auto") -> HomogenizationResult:
     """Homogenized stiffness of periodic two-phase voxel cells by matrix-free PCG.
 
     Args:
@@ -534,10 +542,12 @@ def homogenize(vox, *, E=1.0, nu=0.3, soft_ratio=DEFAULT_SOFT_RATIO, shape=None,
         x0: warm start ``[B, 6, 3, n, n, n]`` (e.g. a PH-Net prediction).
         preconditioner: ``"multigrid"`` (Galerkin geometric multigrid V-cycle, default),
             ``"jacobi"`` (3 x 3 nodal blocks) or ``"none"``.
-        deflate: add the rigid motions of the solid's bounded pieces (hinged at voxel
-            edges/corners or floating; ``RigidClusterDeflation``) to the preconditioner. Costs
-            nothing on cells without such pieces and turns hundreds of iterations into tens on
-            thin, under-resolved ones. Ignored with ``preconditioner="none"``.
+        deflate: deflate the rigid motions of the solid's bounded pieces (hinged at voxel
+            edges/corners or floating; ``RigidClusterDeflation``), which turns hundreds of
+            iterations into tens on thin, under-resolved cells. ``"auto"`` (default): only if
+            the plain solve has not converged after ``DEFLATE_AFTER`` iterations (restarting
+            from its iterate), so cells that converge fast pay nothing; True: from the start;
+            False: never. Ignored with ``preconditioner="none"``.
     Returns:
         ``HomogenizationResult``; ``converged`` is False (with a warning) when tol was not met.
     """
@@ -545,8 +555,8 @@ def homogenize(vox, *, E=1.0, nu=0.3, soft_ratio=DEFAULT_SOFT_RATIO, shape=None,
         raise ValueError(f"preconditioner must be one of {PRECONDITIONERS}, got {preconditioner!r}")
     if not tol > 0:
         raise ValueError(f"tol must be positive, got {tol}")
-    if not isinstance(deflate, bool):
-        raise ValueError(f"deflate must be a bool, got {deflate!r}")
+    if not (isinstance(deflate, bool) or deflate == "auto"):
+        raise ValueError(f"deflate must be True, False or 'auto', got {deflate!r}")
     if isinstance(vox, np.ndarray):
         vox = torch.from_numpy(np.ascontiguousarray(vox))
     single = np.ndim(vox) == 3  # one cell [n, n, n] -> CH [6, 6]; a batch (even of one) -> [B, 6, 6]
@@ -567,16 +577,26 @@ def homogenize(vox, *, E=1.0, nu=0.3, soft_ratio=DEFAULT_SOFT_RATIO, shape=None,
         precondition = lambda r: _apply_blocks(inv, r)  # noqa: E731
     else:
         precondition = lambda r: r  # noqa: E731
-    deflated = 0
-    if deflate and preconditioner != "none":
-        deflation = RigidClusterDeflation(vox, phase, prob.Ke)
-        deflated = sum(deflation.clusters)
-        if deflation.active:
-            precondition = deflation.combine(precondition, lambda x: ops.stiffness_apply(x.contiguous(), phase, prob.Ke))
+    apply_K = lambda x: ops.stiffness_apply(x.contiguous(), phase, prob.Ke)  # noqa: E731
+
     if x0 is not None:
         x0 = prob.displacements(torch.as_tensor(x0).to(device=device, dtype=dtype), phase.shape[0])
-    u, it, rel, hist = pcg(lambda x: ops.stiffness_apply(x, phase, prob.Ke), f, precondition,
-                           x0=x0, tol=tol, max_iter=max_iter)
+    deflation = None
+    if preconditioner != "none" and deflate is not False:
+        pieces = bounded_pieces(vox)  # a labelling per cell: milliseconds
+        if any(0 < len(p) <= MAX_DEFLATED_PIECES for p in pieces):
+            deflation = RigidClusterDeflation(vox, phase, prob.Ke, pieces=pieces) if deflate is True else pieces
+    if isinstance(deflation, RigidClusterDeflation) and deflation.active:
+        precondition = deflation.combine(precondition, apply_K)
+    first = min(max_iter, DEFLATE_AFTER) if isinstance(deflation, list) else max_iter
+    u, it, rel, hist = pcg(apply_K, f, precondition, x0=x0, tol=tol, max_iter=first)
+    if isinstance(deflation, list) and it < max_iter and float(rel.max()) > tol:
+        # "auto": slow so far and the solid has bounded pieces - restart from here, deflated.
+        deflation = RigidClusterDeflation(vox, phase, prob.Ke, pieces=deflation)  # active: some cell within the cap
+        precondition = deflation.combine(precondition, apply_K)
+        u, it2, rel, hist2 = pcg(apply_K, f, precondition, x0=u, tol=tol, max_iter=max_iter - it)
+        it, hist = it + it2, hist + hist2[1:]
+    deflated = sum(deflation.clusters) if isinstance(deflation, RigidClusterDeflation) else 0
     CH = ops.homogenized_sum(u.contiguous(), phase, prob.Ke, prob.Fe, prob.Ce)
     CH = prob.recover(0.5 * (CH + CH.transpose(1, 2)))  # cube -> parallelepiped (identity for cubes)
     if device.type == "cuda":

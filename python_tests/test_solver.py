@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from phnet_cuda import CellProblem, materials, ops
-from phnet_cuda.solver import MultigridPreconditioner, RigidClusterDeflation, homogenize, prolongate, restrict, \
-    spd_inverse
+from phnet_cuda.solver import (DEFLATE_AFTER, MultigridPreconditioner, RigidClusterDeflation, homogenize, prolongate,
+                               restrict, spd_inverse)
 from support import DEVICES, frame_with_pieces, rel_err
 
 
@@ -153,10 +153,16 @@ def test_deflation_of_hinged_and_floating_pieces():
     deflating their rigid motions removes them: same C^H, a fraction of the iterations."""
     vox = frame_with_pieces()
     plain = homogenize(vox, tol=1e-9, deflate=False)
-    deflated = homogenize(vox, tol=1e-9)
+    deflated = homogenize(vox, tol=1e-9, deflate=True)
     assert plain.deflated == 0 and deflated.deflated == 8
     assert deflated.converged and deflated.iterations * 2 < plain.iterations, (deflated.iterations, plain.iterations)
     assert rel_err(deflated.CH, plain.CH) < 1e-9
+    # "auto" (default): plain for DEFLATE_AFTER iterations, then restarted with the pieces deflated
+    auto = homogenize(vox, tol=1e-9)
+    assert auto.deflated == 8 and auto.converged and rel_err(auto.CH, plain.CH) < 1e-9
+    assert DEFLATE_AFTER < auto.iterations < plain.iterations and len(auto.history) == auto.iterations + 1
+    # ... and leaves a solve that converges within DEFLATE_AFTER iterations alone
+    assert homogenize(vox, tol=1e-3).deflated == 0
     # Q K w = w for every rigid motion w of a piece (W (W^T K W)^-1 W^T K W = W): here the
     # floating block at (5, 5, 5) translating along y and turning about z through its centre.
     prob = CellProblem(16, dtype=torch.float64)
@@ -170,10 +176,10 @@ def test_deflation_of_hinged_and_floating_pieces():
     assert rel_err(Q(ops.stiffness_apply(w, phase, prob.Ke)), w) < 1e-9
     # A batch mixing a cell with pieces and one without: per-cell answers, counts summed.
     other = _cubic_grid(16, 4)
-    batch = homogenize(torch.stack([vox, other.reshape(16, 16, 16)]), tol=1e-9)
+    batch = homogenize(torch.stack([vox, other.reshape(16, 16, 16)]), tol=1e-9, deflate=True)
     assert batch.deflated == 8 and rel_err(batch.CH[0], plain.CH) < 1e-8
     assert rel_err(batch.CH[1], homogenize(other, tol=1e-9).CH.reshape(6, 6)) < 1e-8
-    with pytest.raises(ValueError, match="deflate must be a bool"):
+    with pytest.raises(ValueError, match="deflate must be True, False or 'auto'"):
         homogenize(vox, deflate="yes")
 
 
