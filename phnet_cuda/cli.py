@@ -92,7 +92,7 @@ def cmd_homogenize(args) -> int:
     shape = _parse_shape(args.shape)
     vox = _load_voxels(args.voxels)
     res = homogenize(vox, E=args.E, nu=args.nu, soft_ratio=args.soft_ratio, shape=shape, tol=args.tol,
-                     device=_device(args.device))
+                     device=_device(args.device), deflate={"auto": "auto", "on": True, "off": False}[args.deflate])
     CHs = res.CH if res.CH.dim() == 3 else res.CH[None]
     reports = []
     for b, CH in enumerate(CHs.cpu()):
@@ -100,7 +100,8 @@ def cmd_homogenize(args) -> int:
         print(f"engineering constants:\n{_format_constants(engineering_constants(CH))}")
         reports.append(_report(CH, res, {"cell": b, "volume_fraction": float(np.mean(vox[b] if vox.ndim == 4 else vox))}))
     print(f"{res.iterations} iterations, max residual {float(res.residual.max()):.2e}, "
-          f"{'converged' if res.converged else 'NOT converged'}, {res.seconds:.2f} s")
+          f"{'converged' if res.converged else 'NOT converged'}, {res.seconds:.2f} s"
+          + (f", rigid motions of {res.deflated} hinged/floating solid pieces deflated" if res.deflated else ""))
     if args.out:
         with open(args.out, "w") as fh:
             json.dump(reports if len(reports) > 1 else reports[0], fh, indent=2)
@@ -473,6 +474,9 @@ def build_parser() -> argparse.ArgumentParser:
     hom = sub.add_parser("homogenize", help="C^H of voxel cells stored in a .npy file")
     _add_cell_arguments(hom)
     hom.add_argument("--tol", type=float, default=1e-8)
+    hom.add_argument("--deflate", choices=("auto", "on", "off"), default="auto",
+                     help="deflate the rigid motions of solid pieces hinged at voxel edges/corners or floating: "
+                          "auto (default: once the plain solve is slow), on (from the start), off")
     hom.set_defaults(func=cmd_homogenize)
 
     dset = sub.add_parser("dataset", help="build, label and inspect HDF5 cell datasets (phnet_cuda.data)")

@@ -10,7 +10,7 @@ import torch
 
 from phnet_cuda import materials
 from phnet_cuda.cli import main
-from support import rel_err
+from support import frame_with_pieces, rel_err
 
 
 def test_demo_runs_end_to_end(tmp_path, capsys):
@@ -60,6 +60,16 @@ def test_homogenize_cli(tmp_path, capsys):
     assert main(["homogenize", str(path), "--shape", "75,80,85,1,1.3,2", "--out", str(out)]) == 0
     data = json.loads(out.read_text())
     assert rel_err(torch.tensor(data["CH"], dtype=torch.float64), materials.isotropic_stiffness(1.0, 0.3)) < 1e-10
+    # Floating and hinged pieces: deflated from the start with --deflate on, same C^H as off.
+    pieces = tmp_path / "pieces.npy"
+    np.save(pieces, frame_with_pieces().numpy())
+    capsys.readouterr()
+    assert main(["homogenize", str(pieces), "--deflate", "on", "--out", str(out)]) == 0
+    assert "rigid motions of 8 hinged/floating solid pieces deflated" in capsys.readouterr().out
+    on = torch.tensor(json.loads(out.read_text())["CH"], dtype=torch.float64)
+    assert main(["homogenize", str(pieces), "--deflate", "off", "--out", str(out)]) == 0
+    assert "deflated" not in capsys.readouterr().out
+    assert rel_err(torch.tensor(json.loads(out.read_text())["CH"], dtype=torch.float64), on) < 1e-7
 
 
 def test_cli_errors_are_one_line(tmp_path, capsys):
