@@ -9,10 +9,12 @@ each function's docstring. Main entry points:
 * ``ops`` - the element-matrix-level custom ops (stiffness_apply, load_vectors, energy,
   residual, homogenized_sum, phase_gradient, element_fields).
 * ``materials``, ``fem``, ``reference`` - Voigt materials, element matrices, pure-PyTorch oracle.
-* ``homogenize(vox, ...)`` - numerical homogenization (multigrid-preconditioned CG on the ops),
-  returning a ``HomogenizationResult`` (CH, u, iterations, residual, converged).
+* ``homogenize(vox, ...)`` - numerical homogenization (multigrid-preconditioned CG on the ops,
+  with the rigid motions of hinged/floating solid pieces deflated when they slow it down),
+  returning a ``HomogenizationResult`` (CH, u, iterations, residual, converged, deflated).
 * ``geometry`` - the microstructure library (``cell_types``, ``make_cell``, ``reachable_range``,
-  ``percolation``: TPMS sheets/networks incl. the Tubular Gyroid, strut lattices); ``post`` -
+  ``percolation``, ``bounded_clusters``: TPMS sheets/networks incl. the Tubular Gyroid, strut
+  lattices); ``post`` -
   engineering constants, von Mises.
 * ``post`` (more) - directional Young's modulus, anisotropy indices, local fields under a macro
   strain or stress, worst-case stress, first-yield estimate, base-material change;
