@@ -43,7 +43,7 @@ from bench_env import RESULTS_DIR, device_name, format_table, git_commit, slug  
 
 from phnet_cuda import CellProblem, homogenize, ops  # noqa: E402
 from phnet_cuda.predict import DEFAULT_CHECKPOINT, load_model, predict  # noqa: E402
-from phnet_cuda.solver import jacobi_blocks  # noqa: E402
+from phnet_cuda.solver import _apply_blocks, jacobi_blocks  # noqa: E402
 from phnet_cuda.train import held_out_batch, held_out_vfs, label_cells, relative_error  # noqa: E402
 
 
@@ -76,7 +76,7 @@ def smoothed_deltas(u: torch.Tensor, vox: torch.Tensor, kw: dict, CH_ref: torch.
     out, u = {}, u.double().clone()
     for step in range(1, max(SMOOTHING_STEPS) + 1):
         r = f - ops.stiffness_apply(u.contiguous(), phase, prob.Ke)
-        z = torch.einsum("bijxyz,bljxyz->blixyz", inv, r)
+        z = _apply_blocks(inv, r)
         Kz = ops.stiffness_apply(z.contiguous(), phase, prob.Ke)
         alpha = (r * z).sum(dim=(2, 3, 4, 5), keepdim=True) / (z * Kz).sum(dim=(2, 3, 4, 5), keepdim=True)
         u = u + alpha * z

@@ -345,8 +345,9 @@ class RigidClusterDeflation:
     zero-energy motions) on the piece's nodes; a node shared by k pieces gets weight 1/k, so the
     compatible mechanisms (piece A turning about a hinge node it shares with B) lie exactly in
     span W. ``combine`` wraps a preconditioner M (the V-cycle) into the balancing two-level
-    preconditioner (I - Q K) M (I - K Q) + Q, symmetric positive definite like M. Periodic pieces (reaching their own image) have no rigid motion but the global
-    translation and are left out.
+    preconditioner (I - Q K) M (I - K Q) + Q, symmetric positive definite like M. Periodic
+    pieces (reaching their own image) have no rigid motion but the global translation and are
+    left out.
 
     Args:
         vox: ``[B, n, n, n]`` cells (solid where vox > 0.5).
@@ -358,25 +359,22 @@ class RigidClusterDeflation:
 
     def __init__(self, vox: torch.Tensor, phase: torch.Tensor, Ke: torch.Tensor, *,
                  max_clusters: int = MAX_DEFLATED_PIECES, chunk: int = 48, pieces=None):
-        B, n = phase.shape[0], phase.shape[-1]
-        self.n = n
+        n = self.n = phase.shape[-1]
         self.spaces = []  # per sample: None or (idx [nnz], cid [nnz], modes [nnz, 6, 3], C, Einv [6C, 6C])
         self.clusters = []
-        all_pieces = bounded_pieces(vox) if pieces is None else pieces
-        for b in range(B):
-            pieces = all_pieces[b]
-            if len(pieces) > max_clusters:
+        for b, cell_pieces in enumerate(bounded_pieces(vox) if pieces is None else pieces):
+            if len(cell_pieces) > max_clusters:
                 # All or nothing: deflating only some of many pieces measurably slowed CG down
                 # (lidinoid sheet, n = 32, vf 0.1: 64 of 672 pieces 307 iterations, none 210).
-                pieces = []
-            self.clusters.append(len(pieces))
-            if not pieces:
+                cell_pieces = []
+            self.clusters.append(len(cell_pieces))
+            if not cell_pieces:
                 self.spaces.append(None)
                 continue
-            space = self._space(pieces, n, phase.dtype, phase.device)
+            space = self._space(cell_pieces, n, phase.dtype, phase.device)
             apply = lambda x, b=b: ops.stiffness_apply(  # noqa: E731
                 x.contiguous(), phase[b:b + 1], Ke[b:b + 1] if Ke.shape[0] > 1 else Ke)
-            E = self._galerkin(space, self._groups(pieces, n), apply, chunk)
+            E = self._galerkin(space, self._groups(cell_pieces, n), apply, chunk)
             self.spaces.append(space + (spd_inverse(0.5 * (E + E.T)[None])[0],))
 
     @staticmethod
@@ -405,10 +403,11 @@ class RigidClusterDeflation:
         idx, cid, modes, C = space
         dev = modes.device
         E = modes.new_zeros(C * 6, C * 6)
-        owners = torch.as_tensor(np.stack(groups), device=dev)  # [G, n^3]
+        # per group and entry: the group's piece whose K-support holds the entry's node (or -1)
+        owner = torch.as_tensor(np.stack(groups), device=dev)[:, idx]  # [G, nnz]
         fields = []  # (group, mode) -> sum over the group's pieces of that rigid mode
         for g in range(len(groups)):
-            in_group = (owners[g][idx] == cid).to(modes.dtype)  # entries of pieces owned by group g
+            in_group = (owner[g] == cid).to(modes.dtype)  # entries of pieces owned by group g
             for m in range(6):
                 y = modes.new_zeros(1, C, 6)
                 y[0, :, m] = 1.0
@@ -418,11 +417,10 @@ class RigidClusterDeflation:
             KF = apply(fields[a:a + chunk][None])[0]  # [l, 3, n, n, n]
             for i in range(KF.shape[0]):
                 g, m = divmod(a + i, 6)
-                owner = owners[g][idx]  # [nnz]: the group's piece whose K-support holds the entry's node
-                hit = owner >= 0
+                hit = owner[g] >= 0
                 vals = torch.einsum("dk,kmd->km", KF[i].reshape(3, -1)[:, idx[hit]], modes[hit])  # [nnz', 6]
                 rows = (cid[hit][:, None] * 6 + torch.arange(6, device=dev)).reshape(-1)
-                cols = (owner[hit] * 6 + m)[:, None].expand(-1, 6).reshape(-1)
+                cols = (owner[g][hit] * 6 + m)[:, None].expand(-1, 6).reshape(-1)
                 E.index_put_((rows, cols), vals.reshape(-1), accumulate=True)
         return E
 
@@ -473,10 +471,6 @@ class RigidClusterDeflation:
             y = precondition(r - apply_K(qr))
             return y - self(apply_K(y)) + qr
         return balanced
-
-    @property
-    def active(self) -> bool:
-        return any(s is not None for s in self.spaces)
 
     def __call__(self, r: torch.Tensor) -> torch.Tensor:
         """Q r for residuals ``[B, L, 3, n, n, n]`` (zero for cells without bounded pieces)."""
@@ -581,22 +575,24 @@ def homogenize(vox, *, E=1.0, nu=0.3, soft_ratio=DEFAULT_SOFT_RATIO, shape=None,
 
     if x0 is not None:
         x0 = prob.displacements(torch.as_tensor(x0).to(device=device, dtype=dtype), phase.shape[0])
-    deflation = None
+    pieces, deflation = None, None  # pieces: set when some cell has bounded pieces within the cap
     if preconditioner != "none" and deflate is not False:
-        pieces = bounded_pieces(vox)  # a labelling per cell: milliseconds
-        if any(0 < len(p) <= MAX_DEFLATED_PIECES for p in pieces):
-            deflation = RigidClusterDeflation(vox, phase, prob.Ke, pieces=pieces) if deflate is True else pieces
-    if isinstance(deflation, RigidClusterDeflation) and deflation.active:
+        labelled = bounded_pieces(vox)  # a labelling per cell: milliseconds
+        if any(0 < len(p) <= MAX_DEFLATED_PIECES for p in labelled):
+            pieces = labelled
+    if pieces is not None and deflate is True:
+        deflation = RigidClusterDeflation(vox, phase, prob.Ke, pieces=pieces)
         precondition = deflation.combine(precondition, apply_K)
-    first = min(max_iter, DEFLATE_AFTER) if isinstance(deflation, list) else max_iter
-    u, it, rel, hist = pcg(apply_K, f, precondition, x0=x0, tol=tol, max_iter=first)
-    if isinstance(deflation, list) and it < max_iter and float(rel.max()) > tol:
+    auto = pieces is not None and deflation is None
+    u, it, rel, hist = pcg(apply_K, f, precondition, x0=x0, tol=tol,
+                           max_iter=min(max_iter, DEFLATE_AFTER) if auto else max_iter)
+    if auto and it < max_iter and float(rel.max()) > tol:
         # "auto": slow so far and the solid has bounded pieces - restart from here, deflated.
-        deflation = RigidClusterDeflation(vox, phase, prob.Ke, pieces=deflation)  # active: some cell within the cap
-        precondition = deflation.combine(precondition, apply_K)
-        u, it2, rel, hist2 = pcg(apply_K, f, precondition, x0=u, tol=tol, max_iter=max_iter - it)
+        deflation = RigidClusterDeflation(vox, phase, prob.Ke, pieces=pieces)
+        u, it2, rel, hist2 = pcg(apply_K, f, deflation.combine(precondition, apply_K), x0=u, tol=tol,
+                                 max_iter=max_iter - it)
         it, hist = it + it2, hist + hist2[1:]
-    deflated = sum(deflation.clusters) if isinstance(deflation, RigidClusterDeflation) else 0
+    deflated = sum(deflation.clusters) if deflation is not None else 0
     CH = ops.homogenized_sum(u.contiguous(), phase, prob.Ke, prob.Fe, prob.Ce)
     CH = prob.recover(0.5 * (CH + CH.transpose(1, 2)))  # cube -> parallelepiped (identity for cubes)
     if device.type == "cuda":
