@@ -193,3 +193,70 @@ class PHNet(nn.Module):
 
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
+
+
+def widen_model(model: PHNet, config: PHNetConfig, *, seed: int = 0) -> PHNet:
+    """A wider PH-Net that computes exactly what ``model`` computes, to train on from there.
+
+    Every level keeps its depth; ``config.widths`` / ``config.head`` may only grow. The old
+    channels keep their weights (and batch-norm statistics); the new channels get the default
+    initialisation on all their inputs, and every weight from a new channel into an old one is
+    zero. So the new channels are computed but do not reach the output until training moves
+    those zero weights, whose gradients are not zero (the new channels are active). This is the
+    function-preserving widening of Net2Net (Chen et al. 2016) with zero outgoing weights; it lets
+    a bigger model start at the small model's accuracy instead of from scratch, which on a CPU
+    is many hours of training. Group norm is refused: it regroups channels when the width
+    changes, so the function would not be preserved.
+    """
+    old = model.config
+    same = {k: v for k, v in old.to_dict().items() if k not in ("widths", "head")}
+    new_same = {k: v for k, v in config.to_dict().items() if k not in ("widths", "head")}
+    if same != new_same:
+        raise ValueError(f"widen_model can only change widths and head; old config {old.to_dict()}, "
+                         f"new config {config.to_dict()}")
+    if len(config.widths) != len(old.widths) or any(b < a for a, b in zip(old.widths, config.widths)) \
+            or config.head < old.head:
+        raise ValueError(f"widen_model needs as many levels and no narrower widths/head: "
+                         f"old widths {list(old.widths)} head {old.head}, new {list(config.widths)} head {config.head}")
+    if old.norm == "group":
+        raise ValueError("widen_model does not support norm='group' (widening regroups the channels)")
+    gen_state = torch.random.get_rng_state()
+    torch.manual_seed(seed)
+    try:
+        ref = next(model.parameters())
+        wide = PHNet(config).to(device=ref.device, dtype=ref.dtype)
+    finally:
+        torch.random.set_rng_state(gen_state)
+    wo, wn = old.widths, config.widths
+
+    def pairs(block_old: nn.Module, block_new: nn.Module):
+        return zip([m for m in block_old.modules() if isinstance(m, (nn.Conv3d, nn.BatchNorm3d))],
+                   [m for m in block_new.modules() if isinstance(m, (nn.Conv3d, nn.BatchNorm3d))])
+
+    def copy_block(block_old, block_new, in_map: list[int]):
+        """Copy one ConvBlock (or the output conv); ``in_map[i]`` = new index of old input channel i."""
+        for a, b in pairs(block_old, block_new):
+            if isinstance(a, nn.Conv3d):
+                oo = a.out_channels
+                b.weight[:oo].zero_()  # also kills new-input -> old-output weights
+                b.weight[:oo, in_map] = a.weight
+                if a.bias is not None:
+                    b.bias[:oo] = a.bias
+                in_map = list(range(oo))  # the next layer of the block reads this one's outputs
+            else:
+                oo = a.num_features
+                for name in ("weight", "bias", "running_mean", "running_var"):
+                    getattr(b, name)[:oo] = getattr(a, name)
+                b.num_batches_tracked.copy_(a.num_batches_tracked)
+
+    with torch.no_grad():
+        cin = list(range(old.in_channels))
+        for k, (a, b) in enumerate(zip(model.down, wide.down)):
+            copy_block(a, b, cin)
+            cin = list(range(wo[k]))
+        for j, (a, b) in enumerate(zip(model.up, wide.up)):
+            k = len(wo) - 1 - j  # input: cat(upsampled level k, skip of level k - 1)
+            copy_block(a, b, list(range(wo[k])) + [wn[k] + i for i in range(wo[k - 1])])
+        copy_block(model.head, wide.head, list(range(wo[0])))
+        copy_block(model.out, wide.out, list(range(old.head)))
+    return wide.train(model.training)

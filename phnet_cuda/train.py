@@ -43,7 +43,7 @@ import torch.distributed as dist
 
 from .geometry import threshold_to_volume_fraction, tubular_gyroid_field
 from .materials import DEFAULT_SOFT_RATIO, material_voxel_tensor
-from .model import PHNet, PHNetConfig, count_parameters, dataclass_from_dict
+from .model import PHNet, PHNetConfig, count_parameters, dataclass_from_dict, widen_model
 from .post import relative_error
 from .problem import CellProblem
 
@@ -99,6 +99,7 @@ class TrainConfig:
     workers: int = 0  # DataLoader worker processes (cells are generated/read in them); pinned memory on CUDA
     max_steps: int | None = None  # stop (with a checkpoint) after this many steps of THIS call
     init: str | None = None  # start a NEW run from these weights (fine-tuning phases); resume wins
+    init_widen: bool = False  # init from a narrower model of the same depth (model.widen_model)
     progress: bool = True
 
     def __post_init__(self):
@@ -628,15 +629,24 @@ class Trainer:
             self.sched.step()
         return float(loss.detach()), t_energy
 
+    def load_init(self) -> None:
+        """Load the weights of ``cfg.init`` (a new run's starting point), widened if ``init_widen``."""
+        cfg = self.cfg
+        src = model_from_checkpoint(cfg.init)
+        if cfg.init_widen:
+            # Same function as the narrow model; the new channels start with zero influence.
+            src = widen_model(src, self.model_cfg, seed=cfg.seed)
+        elif src.config.to_dict() != self.model_cfg.to_dict():
+            raise ValueError(f"init checkpoint {cfg.init!r} has model config {src.config.to_dict()}, "
+                             f"this run asks for {self.model_cfg.to_dict()} (init_widen: true starts "
+                             f"a wider model of the same depth from it)")
+        self.model.load_state_dict(src.state_dict())
+
     def run(self) -> dict:
         cfg = self.cfg
         resumed = self.resume()
         if not resumed and cfg.init:
-            src = model_from_checkpoint(cfg.init)
-            if src.config.to_dict() != self.model_cfg.to_dict():
-                raise ValueError(f"init checkpoint {cfg.init!r} has model config {src.config.to_dict()}, "
-                                 f"this run asks for {self.model_cfg.to_dict()}")
-            self.model.load_state_dict(src.state_dict())
+            self.load_init()
         self._tb = None
         if self.main:
             with open(os.path.join(cfg.out, "config.yaml"), "w") as fh:
@@ -796,6 +806,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-amp", action="store_true")
     p.add_argument("--compile", action="store_true")
     p.add_argument("--init", help="start a new run from the weights of this checkpoint (fine-tuning)")
+    p.add_argument("--init-widen", action="store_true",
+                   help="--init from a narrower checkpoint of the same depth (function-preserving widening)")
     p.add_argument("--max-steps", type=int, help="stop after this many steps (checkpointed; rerun to continue)")
     p.add_argument("--no-progress", action="store_true")
 
@@ -824,6 +836,8 @@ def config_from_args(args) -> TrainConfig:
     d["model"] = model
     if args.random_translation:
         d["random_translation"] = True
+    if args.init_widen:
+        d["init_widen"] = True
     if args.no_amp:
         d["amp"] = False
     if args.compile:

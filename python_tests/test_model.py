@@ -78,3 +78,53 @@ def test_group_norm_and_no_norm_variants_run():
     for norm in ("group", "none"):
         m = _model(norm=norm)
         assert m(torch.rand(1, 36, 4, 4, 4)).shape == (1, 18, 4, 4, 4)
+
+
+def test_widen_model_preserves_the_function_and_trains_the_new_channels():
+    """Net2Net-style widening: the same outputs (train and eval mode, with non-trivial batch-norm
+    statistics), and every new weight gets a gradient, including the zero ones from new channels
+    into old ones (otherwise the new channels could never reach the output)."""
+    from phnet_cuda.model import widen_model
+
+    torch.manual_seed(1)
+    narrow = PHNet(widths=(4, 8, 16), head=4).double().train()
+    for m in narrow.modules():
+        if isinstance(m, torch.nn.BatchNorm3d):
+            m.momentum = None  # running statistics = the plain average of the batches below
+    x = torch.rand(2, 36, 8, 8, 8, dtype=torch.float64)
+    with torch.no_grad():
+        for _ in range(3):  # move the running statistics away from (0, 1)
+            narrow(x + 0.1 * torch.rand_like(x))
+        narrow.out.weight.mul_(10)
+    wide = widen_model(narrow, PHNetConfig(widths=(6, 10, 20), head=7))
+    assert wide.training and wide.config.widths == (6, 10, 20)
+    for mode in (False, True):
+        narrow.train(mode), wide.train(mode)
+        with torch.no_grad():
+            a, b = narrow(x), wide(x)
+        assert float(a.std()) > 1e-3, mode  # a non-trivial field
+        assert torch.allclose(a, b, rtol=1e-10, atol=1e-12), mode
+    wide(x).square().sum().backward()
+    first = wide.down[0][0].weight  # [6, 36, 3, 3, 3]: old rows copied, new rows fresh
+    assert torch.equal(first[:4].detach(), narrow.down[0][0].weight.detach())
+    second = wide.down[0][3].weight  # [6, 6, ...]: new input 4, 5 -> old outputs 0..3 start at zero
+    assert torch.count_nonzero(second[:4, 4:]) == 0 and second.grad[:4, 4:].abs().amax() > 0
+    assert wide.out.weight.grad[:, 4:].abs().amax() > 0
+    # the up block reads cat(upsampled level 1 [10 ch], skip of level 0 [6 ch]): the old skip
+    # channels moved from 8..11 to 10..13
+    up = wide.up[1][0].weight
+    assert torch.equal(up[:4, 10:14].detach(), narrow.up[1][0].weight[:, 8:12].detach())
+
+
+def test_widen_model_errors():
+    from phnet_cuda.model import widen_model
+
+    narrow = PHNet(widths=(4, 8), head=4)
+    with pytest.raises(ValueError, match="no narrower"):
+        widen_model(narrow, PHNetConfig(widths=(2, 8), head=4))
+    with pytest.raises(ValueError, match="no narrower"):
+        widen_model(narrow, PHNetConfig(widths=(4, 8, 16), head=4))
+    with pytest.raises(ValueError, match="only change widths and head"):
+        widen_model(narrow, PHNetConfig(widths=(4, 8), head=4, periodic=False))
+    with pytest.raises(ValueError, match="group"):
+        widen_model(PHNet(widths=(4, 8), head=4, norm="group"), PHNetConfig(widths=(8, 8), head=4, norm="group"))

@@ -188,6 +188,26 @@ def test_resume_with_another_model_is_refused(tmp_path):
         Trainer(_cfg(tmp_path / "r", model={"widths": [4, 8], "head": 8})).run()
 
 
+def test_init_widen_starts_a_wider_run_from_the_narrow_model(tmp_path):
+    """--init of a narrower checkpoint is refused unless init_widen; with it, the wider run's
+    starting model predicts what the narrow one predicts on the held-out cells."""
+    narrow = Trainer(_cfg(tmp_path / "narrow", max_steps=2))
+    narrow.run()
+    wide_model = {"widths": [6, 12], "head": 5, "norm": "batch"}
+    init = str(tmp_path / "narrow" / "last.pt")
+    with pytest.raises(ValueError, match="init_widen"):
+        Trainer(_cfg(tmp_path / "w1", model=wide_model, init=init)).load_init()
+    wide = Trainer(_cfg(tmp_path / "w2", model=wide_model, init=init, init_widen=True))
+    wide.load_init()
+    batch, CH_ref = wide._eval_set()
+    a = evaluate(model_from_checkpoint(init), batch, CH_ref, torch.device("cpu"))
+    b = evaluate(wide.model, batch, CH_ref, torch.device("cpu"))
+    assert a["delta_mean"] == pytest.approx(b["delta_mean"], rel=1e-5)
+    assert a["eval_loss"] == pytest.approx(b["eval_loss"], abs=1e-6)  # float32 sums in another order
+    summary = wide.run()  # and it trains from there
+    assert summary["stopped"] == "done"
+
+
 def test_relative_error():
     A = torch.eye(6, dtype=torch.float64).expand(2, 6, 6)
     assert torch.allclose(relative_error(1.01 * A, A), torch.full((2,), 0.01, dtype=torch.float64))
