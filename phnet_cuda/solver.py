@@ -98,7 +98,13 @@ def spd_inverse(A: torch.Tensor) -> torch.Tensor:
     """
     L, info = torch.linalg.cholesky_ex(A)
     if bool((info == 0).all()):
-        return torch.cholesky_inverse(L)
+        # A^-1 = L^-T L^-1 from one batched triangular solve rather than torch.cholesky_inverse:
+        # same result (to 1e-17) and time (48 matrices of 192 x 192 on 2 idle cores: 54 vs
+        # 44 ms), but when other processes load the cores cholesky_inverse (MKL potri) slows
+        # down 100x (5.0 s, then the largest part of the multigrid set-up), this only 8x (0.44 s).
+        eye = torch.eye(A.shape[-1], dtype=A.dtype, device=A.device).expand_as(A)
+        L_inv = torch.linalg.solve_triangular(L, eye, upper=False)
+        return L_inv.transpose(-1, -2) @ L_inv
     w, V = torch.linalg.eigh(A)
     w = w.abs().clamp_min(w.abs().amax(dim=-1, keepdim=True) * torch.finfo(A.dtype).eps)
     return (V / w[..., None, :]) @ V.transpose(-1, -2)
