@@ -25,16 +25,16 @@ def _offsets() -> list[tuple[int, int, int]]:
 def gather_elements(field: torch.Tensor) -> torch.Tensor:
     """``[B, L, 3, n, n, n]`` node field -> ``[B, L, n, n, n, 24]`` element dof vectors."""
     parts = [torch.roll(field, shifts=(-a, -b, -c), dims=(3, 4, 5)) for a, b, c in _offsets()]
-    ue = torch.stack(parts, dim=2)  # [B, L, 8, 3, n, n, n]
-    B, L, _, _, n = ue.shape[:5]
-    return ue.permute(0, 1, 4, 5, 6, 2, 3).reshape(B, L, n, n, n, 24)
+    ue = torch.stack(parts, dim=2)  # [B, L, 8, 3, nx, ny, nz] (grids need not be cubic)
+    B, L = ue.shape[:2]
+    return ue.permute(0, 1, 4, 5, 6, 2, 3).reshape(B, L, *ue.shape[4:], 24)
 
 
 def scatter_elements(ye: torch.Tensor) -> torch.Tensor:
     """``[B, L, n, n, n, 24]`` element vectors -> assembled ``[B, L, 3, n, n, n]`` node field."""
-    B, L, n = ye.shape[0], ye.shape[1], ye.shape[2]
-    y8 = ye.reshape(B, L, n, n, n, 8, 3).permute(0, 1, 5, 6, 2, 3, 4)  # [B, L, 8, 3, n, n, n]
-    out = torch.zeros(B, L, 3, n, n, n, dtype=ye.dtype, device=ye.device)
+    B, L, grid = ye.shape[0], ye.shape[1], ye.shape[2:5]  # grids need not be cubic
+    y8 = ye.reshape(B, L, *grid, 8, 3).permute(0, 1, 5, 6, 2, 3, 4)  # [B, L, 8, 3, nx, ny, nz]
+    out = torch.zeros(B, L, 3, *grid, dtype=ye.dtype, device=ye.device)
     for nd, (a, b, c) in enumerate(_offsets()):
         out = out + torch.roll(y8[:, :, nd], shifts=(a, b, c), dims=(3, 4, 5))
     return out
