@@ -41,6 +41,8 @@ step() { echo; echo "== $*"; }
   python3 benchmarks/material_gradient.py --device cuda --out "$OUT/material_gradient_${gpu}.json" || status=1
   step "solver: rigid-piece deflation vs plain multigrid PCG"
   python3 benchmarks/deflation.py --device cuda --out "$OUT/deflation_${gpu}.json" || status=1
+  step "solver: semi-coarsening vs full coarsening on stretched cells"
+  python3 benchmarks/anisotropy.py --device cuda --out "$OUT/anisotropy_${gpu}.json" || status=1
   step "PH-Net: shipped-model accuracy and latency, full-width n = 48 training throughput"
   python3 benchmarks/accuracy.py --device cuda --out "$OUT/accuracy_${gpu}.json" || status=1
   python3 -m phnet_cuda.train --out "$OUT/train_speed_${gpu}" --resolution 48 --widths 64,128,256 --head 32 \

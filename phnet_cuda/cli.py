@@ -92,7 +92,8 @@ def cmd_homogenize(args) -> int:
     shape = _parse_shape(args.shape)
     vox = _load_voxels(args.voxels)
     res = homogenize(vox, E=args.E, nu=args.nu, soft_ratio=args.soft_ratio, shape=shape, tol=args.tol,
-                     device=_device(args.device), deflate={"auto": "auto", "on": True, "off": False}[args.deflate])
+                     device=_device(args.device), deflate={"auto": "auto", "on": True, "off": False}[args.deflate],
+                     semi_coarsening=args.semi_coarsening)
     CHs = res.CH if res.CH.dim() == 3 else res.CH[None]
     reports = []
     for b, CH in enumerate(CHs.cpu()):
@@ -477,6 +478,9 @@ def build_parser() -> argparse.ArgumentParser:
     hom.add_argument("--deflate", choices=("auto", "on", "off"), default="auto",
                      help="deflate the rigid motions of solid pieces hinged at voxel edges/corners or floating: "
                           "auto (default: once the plain solve is slow), on (from the start), off")
+    hom.add_argument("--semi-coarsening", type=float, default=None, metavar="RATIO",
+                     help="multigrid semi-coarsening for stretched cells: keep axes coupled more than RATIO "
+                          "times more weakly than the strongest (e.g. 2); default: full coarsening")
     hom.set_defaults(func=cmd_homogenize)
 
     dset = sub.add_parser("dataset", help="build, label and inspect HDF5 cell datasets (phnet_cuda.data)")

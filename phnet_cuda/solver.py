@@ -310,13 +310,16 @@ class MultigridPreconditioner:
       High-contrast cells (soft_ratio 1e-6) keep their stiff paths on every level, so the
       iteration count stays bounded.
     * Smoother: Chebyshev-accelerated 3 x 3 block Jacobi (degree ``smooth_degree``), symmetric.
-    * Coarsening (``coarsening_plan``): all axes are halved together while n is even and >= 8,
-      unless the cell is anisotropic (a stretched or sheared parallelepiped: ``axis_strength``
-      of the element matrices differs by more than ``semi_coarsening`` between axes). Then only
-      the strongly coupled axes are halved until the strengths are even, because a point
-      smoother leaves error that is smooth along the strong axes and rough along the weak one,
-      which a fully coarsened grid cannot represent. ``semi_coarsening=None`` always coarsens
-      fully. A batch shares one hierarchy: its plan follows the batch's geometric-mean strengths.
+    * Coarsening (``coarsening_plan``): all axes are halved together while n is even and >= 8
+      (default). With ``semi_coarsening=r``, an anisotropic cell (a stretched or sheared
+      parallelepiped: ``axis_strength`` of the element matrices differs by more than r between
+      axes) has only its strongly coupled axes halved until the strengths even out, because a
+      point smoother leaves error that is smooth along the strong axes and rough along the weak
+      one, which a fully coarsened grid cannot represent. A batch shares one hierarchy: its plan
+      follows the batch's geometric-mean strengths. Not the default: the non-cubic coarse
+      levels are applied element by element (no custom op), which makes an iteration 1.5-3x
+      dearer; it pays on smooth strongly stretched cells (a gyroid at aspect 4: 56 -> 15
+      iterations, 2.2x faster) but not on trusses (octet: 0.75-0.85x; benchmarks/anisotropy.py).
     * The coarsest level is solved exactly (dense, zero-mean) when it has at most ``max_direct``
       unknowns, else by a longer Chebyshev sweep. Odd n gives a one-level (polynomial)
       preconditioner.
@@ -324,7 +327,7 @@ class MultigridPreconditioner:
 
     def __init__(self, phase: torch.Tensor, Ke: torch.Tensor, L: int, *, smooth_degree: int = 2,
                  max_direct: int = 3000, dtype: torch.dtype | None = None,
-                 semi_coarsening: float | None = 2.0):
+                 semi_coarsening: float | None = None):
         self.degree = smooth_degree
         if dtype is not None:  # e.g. a float32 hierarchy preconditioning a float64 CG
             phase, Ke = phase.to(dtype), Ke.to(dtype)
@@ -609,7 +612,7 @@ def pcg(apply_K, f: torch.Tensor, precondition, *, x0=None, tol=1e-8, max_iter=1
 def homogenize(vox, *, E=1.0, nu=0.3, soft_ratio=DEFAULT_SOFT_RATIO, shape=None, tol: float = 1e-8,
                max_iter: int | None = None, device=None, dtype=torch.float64, x0=None,
                preconditioner: str = "multigrid", deflate: bool | str = "auto",
-               semi_coarsening: float | None = 2.0) -> HomogenizationResult:
+               semi_coarsening: float | None = None) -> HomogenizationResult:
     """Homogenized stiffness of periodic two-phase voxel cells by matrix-free PCG.
 
     Args:
@@ -631,10 +634,11 @@ def homogenize(vox, *, E=1.0, nu=0.3, soft_ratio=DEFAULT_SOFT_RATIO, shape=None,
             the plain solve has not converged after ``DEFLATE_AFTER`` iterations (restarting
             from its iterate), so cells that converge fast pay nothing; True: from the start;
             False: never. Ignored with ``preconditioner="none"``.
-        semi_coarsening: multigrid only: axes whose coupling is weaker than the strongest by
-            more than this factor are not halved until the others catch up (stretched or
-            sheared cells; ``MultigridPreconditioner``); None = always halve all axes. Cubes
-            are unaffected.
+        semi_coarsening: multigrid only: e.g. 2.0 = axes whose coupling is weaker than the
+            strongest by more than 2x are not halved until the others catch up (stretched or
+            sheared cells; ``MultigridPreconditioner``); None (default) = always halve all axes.
+            Cubes are unaffected. Worth trying on strongly stretched TPMS-like cells
+            (``benchmarks/anisotropy.py``).
     Returns:
         ``HomogenizationResult``; ``converged`` is False (with a warning) when tol was not met.
     """

@@ -60,6 +60,12 @@ def test_homogenize_cli(tmp_path, capsys):
     assert main(["homogenize", str(path), "--shape", "75,80,85,1,1.3,2", "--out", str(out)]) == 0
     data = json.loads(out.read_text())
     assert rel_err(torch.tensor(data["CH"], dtype=torch.float64), materials.isotropic_stiffness(1.0, 0.3)) < 1e-10
+    # ... also with the semi-coarsening multigrid (a cell 4x longer along z)
+    assert main(["homogenize", str(path), "--shape", "90,90,90,1,1,4", "--semi-coarsening", "2", "--out", str(out)]) == 0
+    data = json.loads(out.read_text())
+    assert rel_err(torch.tensor(data["CH"], dtype=torch.float64), materials.isotropic_stiffness(1.0, 0.3)) < 1e-10
+    assert main(["homogenize", str(path), "--semi-coarsening", "0.5"]) == 2
+    assert "semi_coarsening" in capsys.readouterr().err
     # Floating and hinged pieces: deflated from the start with --deflate on, same C^H as off.
     pieces = tmp_path / "pieces.npy"
     np.save(pieces, frame_with_pieces().numpy())
