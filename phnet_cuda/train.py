@@ -110,6 +110,8 @@ class TrainConfig:
         for name in ("epochs", "epoch_size", "batch_size", "n", "vf_count", "eval_every"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be a positive int, got {getattr(self, name)!r}")
+        if self.init_widen and not self.init:
+            raise ValueError("init_widen needs init (the narrower checkpoint to start from)")
         if not 0 <= self.corner_mix <= 1:
             raise ValueError(f"corner_mix must be in [0, 1], got {self.corner_mix}")
         if not 0 < self.vf_min < self.vf_max < 1:

@@ -197,6 +197,8 @@ def test_init_widen_starts_a_wider_run_from_the_narrow_model(tmp_path):
     init = str(tmp_path / "narrow" / "last.pt")
     with pytest.raises(ValueError, match="init_widen"):
         Trainer(_cfg(tmp_path / "w1", model=wide_model, init=init)).load_init()
+    with pytest.raises(ValueError, match="init_widen needs init"):
+        _cfg(tmp_path / "w1", init_widen=True)
     wide = Trainer(_cfg(tmp_path / "w2", model=wide_model, init=init, init_widen=True))
     wide.load_init()
     batch, CH_ref = wide._eval_set()
