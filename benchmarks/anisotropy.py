@@ -25,7 +25,7 @@ from bench_env import RESULTS_DIR, device_name, environment, format_table, slug
 
 from phnet_cuda.geometry import make_cell, tubular_gyroid
 from phnet_cuda.problem import CellProblem
-from phnet_cuda.solver import MultigridPreconditioner, homogenize
+from phnet_cuda.solver import axis_strength, coarsening_plan, homogenize
 
 SHAPES = [("cube", None), ("lengths 1, 1, 2", (90, 90, 90, 1, 1, 2)), ("lengths 1, 1, 4", (90, 90, 90, 1, 1, 4)),
           ("lengths 1, 3, 3", (90, 90, 90, 1, 3, 3)), ("lengths 1, 2, 4", (90, 90, 90, 1, 2, 4)),
@@ -51,9 +51,8 @@ def main() -> None:
             if not (a.converged and b.converged and diff < 1e-7):
                 sys.exit(f"{cell}, {shape_name}: converged {a.converged}/{b.converged}, C^H differ by {diff:.1e}; "
                          "not reporting times")
-            prob = CellProblem(opts.n, shape=shape, dtype=torch.float64)
-            plan = MultigridPreconditioner(prob.phases(vox[None]), prob.Ke, 6, dtype=torch.float32,
-                                           semi_coarsening=2.0).plan
+            strength = axis_strength(CellProblem(opts.n, shape=shape, dtype=torch.float64).Ke)[0]
+            plan = coarsening_plan((opts.n,) * 3, strength.tolist(), ratio=2.0)  # what semi used
             rows.append({"cell": cell, "shape": shape_name, "plan": [list(f) for f in plan],
                          "iterations_full": a.iterations, "iterations_semi": b.iterations,
                          "seconds_full": a.seconds, "seconds_semi": b.seconds,

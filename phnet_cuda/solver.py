@@ -334,9 +334,11 @@ class MultigridPreconditioner:
         self.dtype = phase.dtype
         B, n = phase.shape[0], phase.shape[-1]
         dtype, device = phase.dtype, phase.device
-        strength = axis_strength(Ke.double())  # [B|1, 3]
-        strength = torch.exp(torch.log(strength / strength.amax(dim=1, keepdim=True)).mean(dim=0))
-        self.plan = coarsening_plan((n, n, n), strength.tolist(), ratio=semi_coarsening)
+        strength = [1.0, 1.0, 1.0]  # full coarsening does not look at the strengths
+        if semi_coarsening is not None:
+            s = axis_strength(Ke.double())  # [B|1, 3]
+            strength = torch.exp(torch.log(s / s.amax(dim=1, keepdim=True)).mean(dim=0)).tolist()
+        self.plan = coarsening_plan((n, n, n), strength, ratio=semi_coarsening)
         fine_apply = lambda x: ops.stiffness_apply(x.contiguous(), phase, Ke)  # noqa: E731
         self.levels = [_Level((n, n, n), fine_apply, jacobi_blocks(phase, Ke))]
         grid, KE = (n, n, n), None
