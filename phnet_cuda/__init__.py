@@ -21,11 +21,13 @@ each function's docstring. Main entry points:
   ``plots`` - E-surface and slice PNGs; ``export`` - JSON/CSV reports, VTK fields, STL surfaces.
 * ``data`` - HDF5 cell datasets: ``build_dataset`` (Dataset 1/2, YAML specs), ``label_dataset``
   (C^H labels), ``CellDataset`` (torch Dataset; material tensor built on the device).
-* ``PHNet`` / ``PHNetConfig`` (``model``) - the U-Net; ``train`` (``TrainConfig``, ``phnet train``,
-  torchrun) - label-free energy training with atomic checkpoints and exact resume;
-  ``predict(vox, ...)`` - C^H by the network (shipped TG model by default) with certified
-  upper bounds, an exact hybrid mode (``refine_tol``) and a fixed-cost refinement
-  (``refine_iters``), returning a ``PredictionResult``.
+* ``PHNet`` / ``PHNetConfig`` (``model``) - the U-Net, with an optional parameter-free physics
+  output stage (``cg_steps`` block-Jacobi CG steps from the network's field,
+  ``solver.block_jacobi_cg`` / ``CellProblem.block_jacobi_cg``); ``train`` (``TrainConfig``,
+  ``phnet train``, torchrun) - label-free energy training (through the stage) with atomic
+  checkpoints and exact resume; ``predict(vox, ...)`` - C^H by the model (shipped TG model by
+  default) with certified upper bounds, an exact hybrid mode (``refine_tol``) and a fixed-cost
+  refinement (``refine_iters``), returning a ``PredictionResult``.
 * ``shapes`` - parallelepiped cells: ``lattice_matrix``, ``strain_map`` and the shape-material
   transformation (``transform_stiffness`` / ``recover_stiffness``), converters from/to the
   reference method's shape convention.

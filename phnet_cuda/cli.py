@@ -200,13 +200,15 @@ def _demo_phnet(args, vox, shape, CH, solver_seconds: float, timings: dict) -> d
     err, err_one = float(relative_error(CHp, CH)), float(relative_error(CH1, CH))
     t_net_total = res.timings["total"] - res.timings["refine"]
     timings["phnet"] = t_net_total
+    stage = (f", physics stage {res.timings['stage'] * 1e3:.1f} ms ({res.cg_steps} block-Jacobi CG steps)"
+             if res.cg_steps else "")
     print(f"PH-Net ({os.path.basename(res.checkpoint)}): C^H in {t_net_total * 1e3:.1f} ms "
-          f"(network {res.timings['network'] * 1e3:.1f} ms) vs the solver's {solver_seconds * 1e3:.0f} ms; "
+          f"(network {res.timings['network'] * 1e3:.1f} ms{stage}) vs the solver's {solver_seconds * 1e3:.0f} ms; "
           f"relative error ||C_net - C_num||_F / ||C_num||_F = {err:.2%}")
     print(f"C^H PH-Net (Voigt xx yy zz yz xz xy):\n{_format_matrix(CHp)}")
     consts = engineering_constants(CHp)
     print(f"engineering constants (PH-Net):\n{_format_constants(consts)}")
-    print("certified upper bounds of diag C^H from the network's field: "
+    print("certified upper bounds of diag C^H from the model's field: "
           + " ".join(f"{float(v):.4g}" for v in res.CH_upper.cpu()))
     print(f"PH-Net + 1 multigrid-PCG iteration (predict(refine_iters=1)): relative error {err_one:.2%} "
           f"in {res.timings['total'] * 1e3:.1f} ms")
@@ -216,7 +218,8 @@ def _demo_phnet(args, vox, shape, CH, solver_seconds: float, timings: dict) -> d
     return {"checkpoint": os.path.basename(res.checkpoint), "CH": CHp.tolist(), "engineering_constants": consts,
             "relative_error": err, "CH_upper_diagonal": res.CH_upper.cpu().tolist(),
             "refine_iters_1": {"CH": CH1.tolist(), "relative_error": err_one, "seconds": res.timings["total"]},
-            "seconds": t_net_total, "network_seconds": res.timings["network"],
+            "seconds": t_net_total, "network_seconds": res.timings["network"], "cg_steps": res.cg_steps,
+            "stage_seconds": res.timings["stage"],
             "solver_seconds": solver_seconds, "resampled": res.resampled}
 
 
@@ -403,14 +406,16 @@ def cmd_predict(args) -> int:
     shape = _parse_shape(args.shape)
     vox = _load_voxels(args.voxels)
     res = predict(vox, E=args.E, nu=args.nu, soft_ratio=args.soft_ratio, shape=shape, checkpoint=args.checkpoint,
-                  refine_tol=args.refine_tol, refine_iters=args.refine_iters, device=_device(args.device))
+                  refine_tol=args.refine_tol, refine_iters=args.refine_iters, device=_device(args.device),
+                  cg_steps=args.cg_steps)
     CHs = res.CH if res.CH.dim() == 3 else res.CH[None]
     upper = res.CH_upper if res.CH_upper.dim() == 2 else res.CH_upper[None]
     gaps = None if res.gap is None else (res.gap if res.gap.dim() == 2 else res.gap[None])
     reports = []
     for b, CH in enumerate(CHs.cpu()):
         kind = ("refined (exact to --refine-tol)" if args.refine_tol else
-                f"PH-Net + {res.iterations} multigrid-PCG iterations" if args.refine_iters else "PH-Net")
+                f"PH-Net + {res.iterations} multigrid-PCG iterations" if args.refine_iters else
+                f"PH-Net ({res.cg_steps}-step physics stage)" if res.cg_steps else "PH-Net (network alone)")
         print(f"cell {b}: C^H {kind} (Voigt xx yy zz yz xz xy):\n{_format_matrix(CH)}")
         print(f"engineering constants:\n{_format_constants(engineering_constants(CH))}")
         print("certified upper bounds of diag C^H: " + " ".join(f"{float(v):.4e}" for v in upper[b]))
@@ -424,11 +429,12 @@ def cmd_predict(args) -> int:
                         "CH_upper_diagonal": upper[b].tolist(),
                         "bound_gap": None if gaps is None else gaps[b].tolist()})
     t = res.timings
-    print(f"timings: network {t['network'] * 1e3:.1f} ms, refine {t['refine'] * 1e3:.1f} ms "
+    print(f"timings: network {t['network'] * 1e3:.1f} ms, stage {t['stage'] * 1e3:.1f} ms "
+          f"({res.cg_steps} block-Jacobi CG step{'' if res.cg_steps == 1 else 's'}), refine {t['refine'] * 1e3:.1f} ms "
           f"({res.iterations} iteration{'' if res.iterations == 1 else 's'}), total {t['total'] * 1e3:.1f} ms; checkpoint {res.checkpoint}")
     if args.out:
         with open(args.out, "w") as fh:
-            json.dump({"cells": reports, "timings": t, "iterations": res.iterations,
+            json.dump({"cells": reports, "timings": t, "iterations": res.iterations, "cg_steps": res.cg_steps,
                        "checkpoint": res.checkpoint, "resampled": res.resampled}, fh, indent=2)
         print(f"wrote {args.out}")
     # a fixed --refine-iters budget is not a convergence request; --refine-tol is
@@ -536,6 +542,9 @@ def build_parser() -> argparse.ArgumentParser:
     pred.add_argument("--refine-iters", type=int, default=None,
                       help="at most this many multigrid-PCG iterations from the prediction (fixed cost; "
                            "1-2 cut the network's C^H error 10-100x)")
+    pred.add_argument("--cg-steps", type=int, default=None,
+                      help="steps of the model's physics output stage (block-Jacobi CG from the network's "
+                           "field; default: the checkpoint's own, 0 = the network alone)")
     pred.set_defaults(func=cmd_predict)
     return parser
 

@@ -21,6 +21,17 @@ Three improvements over it, each a switch of ``PHNetConfig`` (all on by default)
 * ``zero_mean`` - the mean of each output channel over the cell is subtracted: displacements
   are defined up to a rigid translation, fixed by zero mean (CONVENTIONS); this removes a
   direction the loss cannot see.
+
+And one physics output stage, off by default (``cg_steps``, measured in
+``benchmarks/accuracy.py``): ``cg_steps`` iterations of block-Jacobi-preconditioned conjugate
+gradients on K u = f started from the network's field (``solver.block_jacobi_cg``). It has no
+parameters and a fixed cost (one stiffness product per step, the 3 x 3 nodal blocks of K, no
+set-up), and it is the complement of a CNN: the network gets the smooth, cell-wide part of the
+field right and misses voxel-scale detail at the strut surfaces, which is exactly what a few
+local CG steps remove. CG never increases the energy, so the certified upper bounds of the
+diagonal of C^H only get tighter. ``PHNet.forward`` is the network alone (it sees only the
+material tensor); training (``train``) and ``predict`` apply the stage, which needs the cell's
+stiffness operator, after it, and training back-propagates through it.
 """
 
 from __future__ import annotations
@@ -44,6 +55,8 @@ class PHNetConfig:
         in_channels, out_channels: 36 (material tensor) and 18 (six 3-component fields).
         norm: ``"batch"`` (reference), ``"group"`` (batch-size independent) or ``"none"``.
         periodic, scale_invariant, zero_mean: the improvements described in the module doc.
+        cg_steps: iterations of the physics output stage (module doc); 0 = the network alone.
+            It has no weights, so checkpoints that differ only in it hold the same tensors.
     """
 
     widths: tuple[int, ...] = (64, 128, 256)
@@ -54,6 +67,7 @@ class PHNetConfig:
     periodic: bool = True
     scale_invariant: bool = True
     zero_mean: bool = True
+    cg_steps: int = 0
 
     def __post_init__(self):
         self.widths = tuple(int(w) for w in self.widths)
@@ -63,6 +77,8 @@ class PHNetConfig:
             raise ValueError(f"head must be a positive int, got {self.head}")
         if self.norm not in ("batch", "group", "none"):
             raise ValueError(f"norm must be 'batch', 'group' or 'none', got {self.norm!r}")
+        if isinstance(self.cg_steps, bool) or not isinstance(self.cg_steps, int) or self.cg_steps < 0:
+            raise ValueError(f"cg_steps must be a non-negative int, got {self.cg_steps!r}")
 
     @property
     def pooling_factor(self) -> int:
@@ -209,10 +225,11 @@ def widen_model(model: PHNet, config: PHNetConfig, *, seed: int = 0) -> PHNet:
     changes, so the function would not be preserved.
     """
     old = model.config
-    same = {k: v for k, v in old.to_dict().items() if k not in ("widths", "head")}
-    new_same = {k: v for k, v in config.to_dict().items() if k not in ("widths", "head")}
+    free = ("widths", "head", "cg_steps")  # cg_steps: the parameter-free output stage
+    same = {k: v for k, v in old.to_dict().items() if k not in free}
+    new_same = {k: v for k, v in config.to_dict().items() if k not in free}
     if same != new_same:
-        raise ValueError(f"widen_model can only change widths and head; old config {old.to_dict()}, "
+        raise ValueError(f"widen_model can only change widths, head and cg_steps; old config {old.to_dict()}, "
                          f"new config {config.to_dict()}")
     if len(config.widths) != len(old.widths) or any(b < a for a, b in zip(old.widths, config.widths)) \
             or config.head < old.head:

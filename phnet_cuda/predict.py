@@ -30,16 +30,19 @@ class PredictionResult:
             ``refine_tol`` it is the solver's exact answer, with only ``refine_iters`` the field
             after those iterations (energy form: its diagonal is still an upper bound),
             otherwise the network's.
-        CH_network: C^H from the network's displacements (energy form), same shape as CH.
+        CH_network: C^H from the model's displacements (energy form: the network's field after
+            the physics output stage of ``cg_steps`` steps, if any), same shape as CH.
         CH_upper: ``[6]`` / ``[B, 6]`` certified upper bounds of the diagonal of the true C^H
             (the energy of the predicted field, CONVENTIONS; C^H(u) - C^H is positive
             semi-definite for any periodic u, so every diagonal entry bounds from above).
-        u: displacements ``[B, 6, 3, n, n, n]`` on the cube at the input's n (the network's,
+        u: displacements ``[B, 6, 3, n, n, n]`` on the cube at the input's n (the model's,
             or the refined ones).
         gap: relative bound gap ``(CH_upper - diag CH) / diag CH`` ``[6]`` / ``[B, 6]``, exact
             when refined to ``refine_tol``, an underestimate after ``refine_iters`` alone; None
             without refinement.
-        timings: seconds ``{"network", "refine", "total"}``.
+        timings: seconds ``{"network", "stage", "refine", "total"}`` (stage: the physics
+            output stage).
+        cg_steps: steps of the physics output stage that were applied (0 = the network alone).
         iterations, converged: solver statistics of the refinement (0 / None without it).
         resampled: True when the cell was resampled to the checkpoint's n.
     """
@@ -54,6 +57,7 @@ class PredictionResult:
     converged: bool | None = None
     resampled: bool = False
     checkpoint: str = ""
+    cg_steps: int = 0
 
 
 def load_model(checkpoint: str | None = None, device=None):
@@ -107,7 +111,7 @@ def interpolate_periodic(u: torch.Tensor, n: int) -> torch.Tensor:
 
 def predict(vox, *, E=1.0, nu=0.3, soft_ratio=DEFAULT_SOFT_RATIO, shape=None, checkpoint: str | None = None,
             refine_tol: float | None = None, refine_iters: int | None = None, device=None,
-            batch_size: int = 16) -> PredictionResult:
+            batch_size: int = 16, cg_steps: int | None = None) -> PredictionResult:
     """Homogenized stiffness of cells predicted by PH-Net.
 
     Args:
@@ -130,6 +134,9 @@ def predict(vox, *, E=1.0, nu=0.3, soft_ratio=DEFAULT_SOFT_RATIO, shape=None, ch
             tolerance is asked for, so stopping at the cap does not warn.
         device: where to run (default: the input tensor's device, CPU for numpy).
         batch_size: cells per network pass.
+        cg_steps: steps of the model's physics output stage (``PHNetConfig.cg_steps``:
+            block-Jacobi CG on K u = f from the network's field, on the user's grid, float64);
+            None = the checkpoint's own setting, 0 = the network alone.
     Returns:
         ``PredictionResult`` (CH, CH_network, CH_upper, u, gap, timings, ...).
     """
@@ -146,7 +153,11 @@ def predict(vox, *, E=1.0, nu=0.3, soft_ratio=DEFAULT_SOFT_RATIO, shape=None, ch
         raise ValueError(f"refine_iters must be a positive int or None, got {refine_iters!r}")
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    if cg_steps is not None and (isinstance(cg_steps, bool) or not isinstance(cg_steps, (int, np.integer))
+                                 or cg_steps < 0):
+        raise ValueError(f"cg_steps must be a non-negative int or None, got {cg_steps!r}")
     model, n_train = load_model(checkpoint, device)
+    steps = model.config.cg_steps if cg_steps is None else int(cg_steps)
     B, n = vox.shape[0], vox.shape[-1]
     vox = vox.to(device)
     vox_net, resampled = vox, False
@@ -182,6 +193,17 @@ def predict(vox, *, E=1.0, nu=0.3, soft_ratio=DEFAULT_SOFT_RATIO, shape=None, ch
     u = interpolate_periodic(u_net.double(), n)
     u = u - u.mean(dim=(3, 4, 5), keepdim=True)
     prob = CellProblem(n, E=E, nu=nu, soft_ratio=soft_ratio, shape=shape, device=device, dtype=torch.float64)
+    t_stage = 0.0
+    if steps:
+        # The physics output stage on the user's cell (after any resampling, so that it works on
+        # the true stiffness). float32 like the network: the bounds below are computed in float64
+        # from whatever field it returns, so they stay certified; the stage only makes them tighter.
+        t0 = time.perf_counter()
+        prob32 = CellProblem(n, E=E, nu=nu, soft_ratio=soft_ratio, shape=shape, device=device, dtype=torch.float32)
+        with torch.no_grad():
+            u = prob32.block_jacobi_cg(u.float(), vox.float(), steps).double()
+        sync()
+        t_stage = time.perf_counter() - t0
     CH_net = prob.homogenized_tensor(u, vox.double())
     CH_net = 0.5 * (CH_net + CH_net.transpose(1, 2))
     CH_upper = torch.diagonal(CH_net, dim1=1, dim2=2).clone()
@@ -203,6 +225,7 @@ def predict(vox, *, E=1.0, nu=0.3, soft_ratio=DEFAULT_SOFT_RATIO, shape=None, ch
     sq = (lambda x: x[0]) if single else (lambda x: x)
     return PredictionResult(CH=sq(CH), CH_network=sq(CH_net), CH_upper=sq(CH_upper), u=u,
                             gap=None if gap is None else sq(gap),
-                            timings={"network": t_net, "refine": t_ref, "total": total},
+                            timings={"network": t_net, "stage": t_stage, "refine": t_ref, "total": total},
+                            cg_steps=steps,
                             iterations=iters, converged=conv, resampled=resampled,
                             checkpoint=os.path.abspath(checkpoint or DEFAULT_CHECKPOINT))

@@ -179,6 +179,16 @@ class CellProblem:
         parallelepiped the physical macroscopic strains M^-1 e_i)."""
         return ops.load_vectors(self.phases(vox), self.Fe)
 
+    def block_jacobi_cg(self, u: torch.Tensor, vox, steps: int) -> torch.Tensor:
+        """``steps`` block-Jacobi-preconditioned CG iterations on K u_i = f_i from u
+        ``[B, 6, 3, n, n, n]`` (PH-Net's physics output stage, ``solver.block_jacobi_cg``):
+        zero-mean, energy never higher than u's, differentiable w.r.t. u."""
+        from .solver import block_jacobi_cg
+
+        phase = self.phases(vox)
+        u = self.displacements(u, phase.shape[0])
+        return block_jacobi_cg(u, phase, self.Ke, ops.load_vectors(phase, self.Fe), steps)
+
     def residual(self, u: torch.Tensor, vox) -> torch.Tensor:
         """K u_i - f_i ``[B, 6, 3, n, n, n]`` (one fused pass)."""
         phase = self.phases(vox)

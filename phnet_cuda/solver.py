@@ -589,10 +589,10 @@ def pcg(apply_K, f: torch.Tensor, precondition, *, x0=None, tol=1e-8, max_iter=1
     p = z.clone()
     rz = _dot(r, z)
     rel = torch.sqrt(_dot(r, r)) / f_norm
-    history = [float(rel.max())]
+    history = [float(rel.detach().max())]
     it = 0
     ones = torch.ones_like(rz)
-    while it < max_iter and float(rel.max()) > tol:
+    while it < max_iter and float(rel.detach().max()) > tol:
         Ap = apply_K(p)
         pAp = _dot(p, Ap)
         active = rel > tol
@@ -607,8 +607,33 @@ def pcg(apply_K, f: torch.Tensor, precondition, *, x0=None, tol=1e-8, max_iter=1
         rz = rz_new
         rel = torch.sqrt(_dot(r, r)) / f_norm
         it += 1
-        history.append(float(rel.max()))
+        history.append(float(rel.detach().max()))
     return _zero_mean(x), it, rel, history
+
+
+def block_jacobi_cg(u: torch.Tensor, phase: torch.Tensor, Ke: torch.Tensor, f: torch.Tensor,
+                    steps: int) -> torch.Tensor:
+    """``steps`` iterations of block-Jacobi-preconditioned CG on K u = f started from ``u``.
+
+    PH-Net's physics output stage (``PHNetConfig.cg_steps``): u ``[B, L, 3, n, n, n]`` (any
+    field, e.g. the network's), phase ``[B, M, n, n, n]``, Ke ``[B|1, M, 24, 24]``, f like u.
+    A fixed number of steps, no tolerance: every step costs one stiffness product and 3 x 3
+    block solves, with no set-up beyond inverting the nodal blocks (the multigrid of
+    ``homogenize`` needs a Galerkin hierarchy first). Returns the zero-mean iterate; the energy
+    never increases, so the energy form of C^H keeps its upper bounds. Differentiable with
+    respect to ``u`` (the training back-propagates through the steps). ``steps = 0`` returns
+    ``u`` projected to zero mean.
+    """
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
+        raise ValueError(f"steps must be a non-negative int, got {steps!r}")
+    if u.shape != f.shape:
+        raise ValueError(f"u {tuple(u.shape)} and f {tuple(f.shape)} must have the same shape [B, L, 3, n, n, n]")
+    if steps == 0:
+        return _zero_mean(u)
+    inv = jacobi_blocks(phase, Ke)  # [B, 3, 3, n, n, n]; depends on the material only
+    x, *_ = pcg(lambda v: ops.stiffness_apply(v.contiguous(), phase, Ke), f, lambda r: _apply_blocks(inv, r),
+                x0=u, tol=0.0, max_iter=int(steps))
+    return x
 
 
 def homogenize(vox, *, E=1.0, nu=0.3, soft_ratio=DEFAULT_SOFT_RATIO, shape=None, tol: float = 1e-8,

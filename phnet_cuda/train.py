@@ -256,9 +256,11 @@ class RandomTranslation(torch.utils.data.Dataset):
         return item
 
 
-#: Columns of a run's log.csv (one row per epoch; the last four only on evaluated epochs).
+#: Columns of a run's log.csv (one row per epoch; the delta and eval_loss columns only on evaluated
+#: epochs; the last two only for a model with the physics output stage, ``cg_steps > 0``: the
+#: step-time share of that stage, forward and backward, and the delta of the network's own field).
 LOG_FIELDS = ["epoch", "step", "lr", "train_loss", "samples_per_s", "energy_share", "seconds",
-              "delta_mean", "delta_median", "delta_max", "eval_loss"]
+              "delta_mean", "delta_median", "delta_max", "eval_loss", "stage_share", "delta_mean_network"]
 
 
 def held_out_batch(n: int, vfs, count: int, *, seed: int, epoch: int, **cells) -> dict:
@@ -312,6 +314,17 @@ def predict_u(model: PHNet, batch: dict, device, *, amp: bool = False, channels_
     return u.float().reshape(u.shape[0], 6, 3, n, n, n).contiguous()
 
 
+def model_u(model: PHNet, batch: dict, device, prob: CellProblem, **kw) -> tuple[torch.Tensor, torch.Tensor]:
+    """(the model's displacements, the network's own): ``predict_u`` followed by the physics
+    output stage of ``model``'s config (``cg_steps`` block-Jacobi CG steps; the same tensor
+    twice when there is none). ``model`` may be DDP-wrapped."""
+    u_net = predict_u(model, batch, device, **kw)
+    steps = getattr(model, "module", model).config.cg_steps
+    if not steps:
+        return u_net, u_net
+    return prob.block_jacobi_cg(u_net, batch["vox"].to(device), steps), u_net
+
+
 def batch_problem(batch: dict, n: int, device) -> CellProblem:
     return CellProblem(n, E=batch["E"], nu=batch["nu"], soft_ratio=batch["soft_ratio"], shape=batch["shape"],
                        device=device, dtype=torch.float32)
@@ -339,20 +352,25 @@ def evaluate(model: PHNet, batch: dict, CH_ref: torch.Tensor, device, *, chunk: 
     predicted displacements, recovered on each parallelepiped)."""
     was_training = model.training
     model.eval()
-    deltas, losses = [], []
+    deltas, deltas_net, losses = [], [], []
     B, n = batch["vox"].shape[0], batch["vox"].shape[-1]
     for a in range(0, B, chunk):
         sub = {k: v[a:a + chunk] for k, v in batch.items()}
-        u = predict_u(model, sub, device, amp=amp)
         prob = batch_problem(sub, n, device)
+        u, u_net = model_u(model, sub, device, prob, amp=amp)
         vox = sub["vox"].to(device)
         CH = prob.homogenized_tensor(u, vox)
         deltas.append(relative_error(CH, CH_ref[a:a + chunk]).cpu())
+        if u_net is not u:
+            deltas_net.append(relative_error(prob.homogenized_tensor(u_net, vox), CH_ref[a:a + chunk]).cpu())
         losses.append(normalised_energy(u, vox, prob).cpu())
     model.train(was_training)
     d = torch.cat(deltas)
-    return {"delta_mean": float(d.mean()), "delta_median": float(d.median()), "delta_max": float(d.max()),
-            "eval_loss": float(torch.cat(losses).mean()), "deltas": d}
+    out = {"delta_mean": float(d.mean()), "delta_median": float(d.median()), "delta_max": float(d.max()),
+           "eval_loss": float(torch.cat(losses).mean()), "deltas": d}
+    if deltas_net:  # the network's own field, before the physics output stage
+        out["delta_mean_network"] = float(torch.cat(deltas_net).mean())
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -368,6 +386,11 @@ def atomic_save(obj, path: str) -> None:
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
+
+
+def _weights_config(cfg: PHNetConfig) -> dict:
+    """The part of a model config that its weights depend on (not the parameter-free stage)."""
+    return {k: v for k, v in cfg.to_dict().items() if k != "cg_steps"}
 
 
 def load_checkpoint(path: str, map_location="cpu") -> dict:
@@ -403,18 +426,23 @@ def model_from_checkpoint(ck: dict | str, device=None) -> PHNet:
     return model.to(device or "cpu").eval()
 
 
-def export_checkpoint(src: str, dst: str, *, half: bool = True) -> dict:
+def export_checkpoint(src: str, dst: str, *, half: bool = True, cg_steps: int | None = None) -> dict:
     """Write a small inference checkpoint from a training one: weights (float16 by default:
     half the bytes, and the network's accuracy is far coarser than fp16 rounding), model and
-    training configs, and the held-out metrics of its last evaluation. Returns the metrics."""
+    training configs, and the held-out metrics of its last evaluation. Returns the metrics.
+    ``cg_steps`` sets the model's parameter-free physics output stage (``PHNetConfig``) in the
+    exported config (default: keep the training run's); the metrics are those of the run."""
     ck = load_checkpoint(src)
+    model_config = dict(ck["model_config"])
+    if cg_steps is not None:
+        model_config = PHNetConfig.from_dict({**model_config, "cg_steps": cg_steps}).to_dict()  # validates
     evals = [h for h in ck.get("history", []) if "delta_mean" in h]
     metrics = {k: float(evals[-1][k]) for k in ("delta_mean", "delta_median", "delta_max")} if evals else {}
     if evals:
         metrics["epoch"] = int(evals[-1]["epoch"])
     metrics["eval_size"] = int(ck["train_config"].get("eval_size", 0))
     state = {k: (v.half() if half and v.is_floating_point() else v) for k, v in ck["model"].items()}
-    out = {"model": state, "model_config": ck["model_config"], "train_config": ck["train_config"],
+    out = {"model": state, "model_config": model_config, "train_config": ck["train_config"],
            "metrics": metrics, "curve": [{k: float(v) for k, v in h.items() if isinstance(v, (int, float))}
                                          for h in ck.get("history", [])]}
     os.makedirs(os.path.dirname(os.path.abspath(dst)), exist_ok=True)
@@ -608,20 +636,34 @@ class Trainer:
         plot_curves(self.history, os.path.join(self.cfg.out, "curves.png"))
 
     # -- the loop --------------------------------------------------------------------------
-    def train_step(self, batch: dict) -> tuple[float, float]:
-        """One optimiser step; returns (loss, seconds spent in the energy loss incl. backward)."""
+    def train_step(self, batch: dict) -> tuple[float, float, float]:
+        """One optimiser step; returns (loss, seconds spent in the energy loss incl. backward,
+        seconds spent in the physics output stage incl. backward)."""
         cfg, dev = self.cfg, self.device
         vox = batch["vox"].to(dev, non_blocking=True)
         u = predict_u(self.net, batch, dev, amp=self.amp, channels_last=cfg.channels_last)
         sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
         prob = batch_problem(batch, cfg.n, dev)  # set-up, not part of the energy_loss share
         sync()
-        t0 = time.perf_counter()
+        # Three chained backward passes (loss -> stage -> network) so that each part is timed alone.
         u_leaf = u.detach().requires_grad_(True)
-        loss = normalised_energy(u_leaf, vox, prob, cfg.loss_form).mean()
+        t_stage, u_stage, u_in = 0.0, None, u_leaf
+        if self.model_cfg.cg_steps:
+            t0 = time.perf_counter()
+            u_stage = prob.block_jacobi_cg(u_leaf, vox, self.model_cfg.cg_steps)
+            u_in = u_stage.detach().requires_grad_(True)
+            sync()
+            t_stage = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        loss = normalised_energy(u_in, vox, prob, cfg.loss_form).mean()
         loss.backward()
         sync()
         t_energy = time.perf_counter() - t0
+        if u_stage is not None:
+            t0 = time.perf_counter()
+            u_stage.backward(u_in.grad)
+            sync()
+            t_stage += time.perf_counter() - t0
         self.opt.zero_grad(set_to_none=True)
         u.backward(u_leaf.grad)
         if cfg.grad_clip > 0:
@@ -629,7 +671,7 @@ class Trainer:
         self.opt.step()
         if self.sched is not None and cfg.schedule == "cosine":
             self.sched.step()
-        return float(loss.detach()), t_energy
+        return float(loss.detach()), t_energy, t_stage
 
     def load_init(self) -> None:
         """Load the weights of ``cfg.init`` (a new run's starting point), widened if ``init_widen``."""
@@ -638,7 +680,7 @@ class Trainer:
         if cfg.init_widen:
             # Same function as the narrow model; the new channels start with zero influence.
             src = widen_model(src, self.model_cfg, seed=cfg.seed)
-        elif src.config.to_dict() != self.model_cfg.to_dict():
+        elif _weights_config(src.config) != _weights_config(self.model_cfg):
             raise ValueError(f"init checkpoint {cfg.init!r} has model config {src.config.to_dict()}, "
                              f"this run asks for {self.model_cfg.to_dict()} (init_widen: true starts "
                              f"a wider model of the same depth from it)")
@@ -673,7 +715,7 @@ class Trainer:
                 self.data.set_epoch(self.epoch)
             order = self._epoch_order(self.epoch)
             bs = cfg.batch_size
-            t_epoch, t_energy, n_samples, loss_sum, loss_n = time.perf_counter(), 0.0, 0, 0.0, 0
+            t_epoch, t_energy, t_stage, n_samples, loss_sum, loss_n = time.perf_counter(), 0.0, 0.0, 0, 0.0, 0
             bar = None
             if cfg.progress and self.main:
                 from tqdm import tqdm
@@ -686,11 +728,12 @@ class Trainer:
                 pin_memory=self.device.type == "cuda", persistent_workers=False)
             for batch in loader:
                 s = self.step_in_epoch
-                loss, te = self.train_step(batch)
+                loss, te, ts = self.train_step(batch)
                 if not math.isfinite(loss):
                     raise FloatingPointError(f"loss became {loss} at epoch {self.epoch} step {s}; "
                                              f"last good checkpoint: {self.last_path}")
                 t_energy += te
+                t_stage += ts
                 n_samples += bs * self.world
                 loss_sum, loss_n = loss_sum + loss, loss_n + 1
                 self.step_in_epoch += 1
@@ -712,6 +755,8 @@ class Trainer:
             row = {"epoch": self.epoch, "step": self.global_step, "lr": self.opt.param_groups[0]["lr"],
                    "train_loss": loss_sum / max(loss_n, 1), "samples_per_s": n_samples / seconds,
                    "energy_share": t_energy / seconds, "seconds": seconds}
+            if self.model_cfg.cg_steps:
+                row["stage_share"] = t_stage / seconds
             if self.epoch % cfg.eval_every == 0 or self.epoch == cfg.epochs:
                 ev = evaluate(self.model, eval_batch, eval_CH, self.device, amp=self.amp)
                 row.update({k: v for k, v in ev.items() if k != "deltas"})
@@ -727,7 +772,9 @@ class Trainer:
                 print("epoch {epoch}: loss {train_loss:.5f}".format(**row)
                       + (f", delta mean {row['delta_mean']:.4%} median {row['delta_median']:.4%} max {row['delta_max']:.4%}"
                          if "delta_mean" in row else "")
-                      + f", {row['samples_per_s']:.1f} samples/s, energy_loss {row['energy_share']:.1%} of step time",
+                      + (f" (network alone {row['delta_mean_network']:.4%})" if "delta_mean_network" in row else "")
+                      + f", {row['samples_per_s']:.1f} samples/s, energy_loss {row['energy_share']:.1%} of step time"
+                      + (f", cg stage {row['stage_share']:.1%}" if "stage_share" in row else ""),
                       flush=True)
         if self._tb is not None:
             self._tb.close()
@@ -790,6 +837,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--widths", help="comma-separated channel widths, e.g. 64,128,256")
     p.add_argument("--head", type=int)
     p.add_argument("--norm", choices=["batch", "group", "none"])
+    p.add_argument("--cg-steps", type=int,
+                   help="physics output stage: block-Jacobi CG steps after the network, trained through "
+                        "(PHNetConfig.cg_steps; default 0)")
     p.add_argument("--plain", action="store_true",
                    help="the reference architecture without periodic padding, input scaling and zero-mean output")
     p.add_argument("--random-translation", action="store_true",
@@ -833,6 +883,8 @@ def config_from_args(args) -> TrainConfig:
         model["head"] = args.head
     if args.norm is not None:
         model["norm"] = args.norm
+    if args.cg_steps is not None:
+        model["cg_steps"] = args.cg_steps
     if args.plain:
         model.update(periodic=False, scale_invariant=False, zero_mean=False)
     d["model"] = model

@@ -124,7 +124,7 @@ def test_widen_model_errors():
         widen_model(narrow, PHNetConfig(widths=(2, 8), head=4))
     with pytest.raises(ValueError, match="no narrower"):
         widen_model(narrow, PHNetConfig(widths=(4, 8, 16), head=4))
-    with pytest.raises(ValueError, match="only change widths and head"):
+    with pytest.raises(ValueError, match="only change widths, head and cg_steps"):
         widen_model(narrow, PHNetConfig(widths=(4, 8), head=4, periodic=False))
     with pytest.raises(ValueError, match="group"):
         widen_model(PHNet(widths=(4, 8), head=4, norm="group"), PHNetConfig(widths=(8, 8), head=4, norm="group"))

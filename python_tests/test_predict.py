@@ -42,7 +42,7 @@ def test_upper_bounds_and_refinement(tiny_checkpoint):
     assert refined.converged and refined.iterations > 0
     assert torch.allclose(refined.CH, ref.CH, rtol=1e-8, atol=1e-10 * float(ref.CH.abs().max()))
     assert torch.allclose(refined.gap, (res.CH_upper - true_diag) / true_diag, rtol=1e-6, atol=1e-9)
-    assert set(refined.timings) == {"network", "refine", "total"}
+    assert set(refined.timings) == {"network", "stage", "refine", "total"}
     # one cell in, one [6, 6] out; numpy accepted
     one = predict(vox[0].numpy(), E=3.0, nu=0.3, shape=SHAPE, checkpoint=tiny_checkpoint)
     assert one.CH.shape == (6, 6) and torch.allclose(one.CH, res.CH[0], rtol=1e-6)
@@ -76,6 +76,38 @@ def test_fixed_refinement_budget(tiny_checkpoint):
     for bad in (0, -2, 1.5, True):
         with pytest.raises(ValueError, match="refine_iters"):
             predict(vox, checkpoint=tiny_checkpoint, refine_iters=bad)
+
+
+def test_physics_output_stage(tiny_checkpoint, tmp_path):
+    """cg_steps: the model's block-Jacobi CG stage after the network. More steps lower every
+    certified bound (energy) and keep it a bound; the field is the stage applied to the
+    network's; a checkpoint whose config asks for the stage gets it by default, cg_steps=0
+    switches it off; bad values raise."""
+    from phnet_cuda import CellProblem
+
+    vox = torch.stack([tubular_gyroid(8, 0.3), tubular_gyroid(8, 0.5)]).double()
+    ref = homogenize(vox, E=3.0, nu=0.3, shape=SHAPE, tol=1e-10)
+    true_diag = torch.diagonal(ref.CH, dim1=1, dim2=2)
+    runs = [predict(vox, E=3.0, nu=0.3, shape=SHAPE, checkpoint=tiny_checkpoint, cg_steps=k) for k in (0, 2, 6)]
+    assert [r.cg_steps for r in runs] == [0, 2, 6] and runs[0].timings["stage"] == 0.0
+    for a, b in zip(runs, runs[1:]):
+        assert (b.CH_upper <= a.CH_upper * (1 + 1e-6)).all()
+        assert (b.CH_upper >= true_diag * (1 - 1e-9)).all()
+    err = [float((torch.linalg.matrix_norm(r.CH - ref.CH) / torch.linalg.matrix_norm(ref.CH)).mean()) for r in runs]
+    assert err[2] < 0.5 * err[0], err
+    prob = CellProblem(8, E=3.0, nu=0.3, shape=SHAPE, dtype=torch.float32)
+    staged = prob.block_jacobi_cg(runs[0].u.float(), vox.float(), 2).double()
+    assert torch.allclose(runs[1].u, staged, rtol=1e-5, atol=1e-6 * float(staged.abs().max()))
+    ck = torch.load(tiny_checkpoint, weights_only=True)
+    ck["model_config"]["cg_steps"] = 2
+    path = str(tmp_path / "staged.pt")
+    atomic_save(ck, path)
+    own = predict(vox, E=3.0, nu=0.3, shape=SHAPE, checkpoint=path)
+    assert own.cg_steps == 2 and torch.allclose(own.CH, runs[1].CH)
+    assert predict(vox, E=3.0, nu=0.3, shape=SHAPE, checkpoint=path, cg_steps=0).cg_steps == 0
+    for bad in (-1, 2.5, True):
+        with pytest.raises(ValueError, match="cg_steps"):
+            predict(vox, checkpoint=tiny_checkpoint, cg_steps=bad)
 
 
 def test_resampling_and_periodic_interpolation(tiny_checkpoint):
@@ -149,5 +181,8 @@ def test_cli_predict(tiny_checkpoint, tmp_path, capsys):
     assert len(rep["cells"]) == 1 and len(rep["cells"][0]["bound_gap"]) == 6
     assert cli_main(["predict", str(path), "--checkpoint", tiny_checkpoint, "--refine-iters", "2"]) == 0
     assert "PH-Net + 2 multigrid-PCG iterations" in capsys.readouterr().out
+    assert cli_main(["predict", str(path), "--checkpoint", tiny_checkpoint, "--cg-steps", "3", "--out", str(out)]) == 0
+    assert "PH-Net (3-step physics stage)" in capsys.readouterr().out and json.loads(out.read_text())["cg_steps"] == 3
+    assert cli_main(["predict", str(path), "--checkpoint", tiny_checkpoint, "--cg-steps", "-2"]) == 2
     assert cli_main(["predict", str(tmp_path / "missing.npy")]) == 2
     assert cli_main(["predict", str(path), "--checkpoint", str(tmp_path / "no.pt")]) == 2

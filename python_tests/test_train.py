@@ -210,6 +210,36 @@ def test_init_widen_starts_a_wider_run_from_the_narrow_model(tmp_path):
     assert summary["stopped"] == "done"
 
 
+def test_training_through_the_physics_output_stage(tmp_path):
+    """A model with cg_steps trains through the stage: the loss falls, the log has the stage's
+    time share and the network's own delta, evaluation applies the stage (its held-out loss is
+    below the network-alone loss of the same weights), and such a run may --init from a
+    checkpoint without the stage (same weights, the stage has none)."""
+    import csv
+
+    plain = Trainer(_cfg(tmp_path / "plain", max_steps=2))
+    plain.run()
+    model = dict(TINY_MODEL, cg_steps=3)
+    tr = Trainer(_cfg(tmp_path / "cg", model=model, init=str(tmp_path / "plain" / "last.pt"), lr=3e-3))
+    summary = tr.run()
+    assert summary["stopped"] == "done"
+    hist = load_checkpoint(str(tmp_path / "cg" / "last.pt"))["history"]
+    assert hist[-1]["train_loss"] < hist[0]["train_loss"]
+    with open(tmp_path / "cg" / "log.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert all(0 < float(r["stage_share"]) < 1 and float(r["delta_mean_network"]) > 0 for r in rows)
+    batch, CH_ref = tr._eval_set()
+    staged = evaluate(tr.model, batch, CH_ref, torch.device("cpu"))
+    alone = copy.deepcopy(tr.model)
+    alone.config = type(alone.config).from_dict({**alone.config.to_dict(), "cg_steps": 0})
+    net = evaluate(alone, batch, CH_ref, torch.device("cpu"))
+    assert staged["eval_loss"] < net["eval_loss"]
+    assert staged["delta_mean_network"] == pytest.approx(net["delta_mean"], rel=1e-6)
+    assert "delta_mean_network" not in net
+    with pytest.raises(ValueError, match="cg_steps must be a non-negative int"):
+        _cfg(tmp_path / "bad", model=dict(TINY_MODEL, cg_steps=-1))
+
+
 def test_relative_error():
     A = torch.eye(6, dtype=torch.float64).expand(2, 6, 6)
     assert torch.allclose(relative_error(1.01 * A, A), torch.full((2,), 0.01, dtype=torch.float64))
@@ -234,6 +264,7 @@ def test_cli_flags_reach_the_config():
     cfg = config_from_args(p.parse_args(["--out", "r", "--random-translation", "--corner-mix", "0.3", "--plain"]))
     assert cfg.random_translation and cfg.corner_mix == 0.3 and not cfg.model["periodic"]
     assert not config_from_args(p.parse_args(["--out", "r"])).random_translation
+    assert config_from_args(p.parse_args(["--out", "r", "--cg-steps", "4"])).model["cg_steps"] == 4
 
 
 def test_torchrun_gloo_two_processes_match_one_process_with_double_batch(tmp_path):
