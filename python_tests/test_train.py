@@ -240,6 +240,30 @@ def test_training_through_the_physics_output_stage(tmp_path):
         _cfg(tmp_path / "bad", model=dict(TINY_MODEL, cg_steps=-1))
 
 
+def test_export_checkpoint(tmp_path):
+    """The shipped-checkpoint writer: float16 weights that load into the same model (outputs to
+    fp16 rounding), the run's configs and last metrics, an optional physics stage in the
+    exported config (validated), no optimiser state."""
+    from phnet_cuda.train import export_checkpoint
+
+    tr = Trainer(_cfg(tmp_path / "run", epochs=1, epoch_size=4))
+    tr.run()
+    src, dst = str(tmp_path / "run" / "best.pt"), str(tmp_path / "ship" / "model.pt")
+    metrics = export_checkpoint(src, dst, cg_steps=3)
+    ck = load_checkpoint(dst)
+    assert all(v.dtype == torch.float16 for v in ck["model"].values() if v.is_floating_point())
+    assert "optimizer" not in ck and ck["model_config"]["cg_steps"] == 3 and ck["train_config"]["n"] == 8
+    assert metrics["epoch"] == 1 and metrics["delta_mean"] == pytest.approx(tr.history[-1]["delta_mean"])
+    full, half = model_from_checkpoint(src), model_from_checkpoint(dst)
+    assert half.config.cg_steps == 3 and full.config.cg_steps == 0
+    x = torch.randn(2, 36, 8, 8, 8)
+    with torch.no_grad():
+        a, b = full(x), half(x)
+    assert (a - b).abs().max() <= 2e-2 * a.abs().max()
+    with pytest.raises(ValueError, match="cg_steps"):
+        export_checkpoint(src, str(tmp_path / "bad.pt"), cg_steps=-1)
+
+
 def test_relative_error():
     A = torch.eye(6, dtype=torch.float64).expand(2, 6, 6)
     assert torch.allclose(relative_error(1.01 * A, A), torch.full((2,), 0.01, dtype=torch.float64))
