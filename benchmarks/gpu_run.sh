@@ -47,6 +47,9 @@ step() { echo; echo "== $*"; }
   python3 benchmarks/accuracy.py --device cuda --out "$OUT/accuracy_${gpu}.json" || status=1
   python3 -m phnet_cuda.train --out "$OUT/train_speed_${gpu}" --resolution 48 --widths 64,128,256 --head 32 \
     --epochs 1 --epoch-size 512 --eval-size 8 --no-progress || status=1
+  # the same with the physics output stage (4 block-Jacobi CG steps, trained through): its share of step time
+  python3 -m phnet_cuda.train --out "$OUT/train_speed_cg4_${gpu}" --resolution 48 --widths 64,128,256 --head 32 \
+    --cg-steps 4 --epochs 1 --epoch-size 256 --eval-size 8 --no-progress || status=1
   step "done, status $status"
 } 2>&1 | tee "$log"
 exit $status

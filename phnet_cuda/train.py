@@ -440,6 +440,8 @@ def export_checkpoint(src: str, dst: str, *, half: bool = True, cg_steps: int | 
     metrics = {k: float(evals[-1][k]) for k in ("delta_mean", "delta_median", "delta_max")} if evals else {}
     if evals:
         metrics["epoch"] = int(evals[-1]["epoch"])
+        if "delta_mean_network" in evals[-1]:  # a model with the physics stage: the network alone
+            metrics["delta_mean_network"] = float(evals[-1]["delta_mean_network"])
     metrics["eval_size"] = int(ck["train_config"].get("eval_size", 0))
     state = {k: (v.half() if half and v.is_floating_point() else v) for k, v in ck["model"].items()}
     out = {"model": state, "model_config": model_config, "train_config": ck["train_config"],

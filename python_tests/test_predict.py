@@ -155,15 +155,23 @@ def test_shipped_model_is_accurate_on_held_out_cells():
     assert n_train == 16
     ck = torch.load(DEFAULT_CHECKPOINT, weights_only=True)
     assert float(delta.mean()) < 2.5 * float(ck["metrics"]["delta_mean"])  # consistent with its own report
+    assert float(delta.mean()) < 0.01  # the 1% target (48 cells in benchmarks/accuracy.py: 0.51%)
+    # the shipped model was trained through its physics output stage: its network alone is far
+    # off (benchmarks/accuracy.py: 9.1%), the stage is what brings it under 1%
+    assert res.cg_steps == ck["model_config"]["cg_steps"] == 4
+    alone = predict(vox, E=750.0, nu=0.3, shape=shape, cg_steps=0)
+    delta_alone = torch.linalg.matrix_norm(alone.CH - ref.CH) / torch.linalg.matrix_norm(ref.CH)
+    assert float(delta_alone.mean()) < 2.5 * float(ck["metrics"]["delta_mean_network"])
+    assert float(delta_alone.mean()) > 5 * float(delta.mean())
     # one warm-started iteration beats one cold iteration by far (measured over 48 cells in
-    # benchmarks/accuracy.py: 0.6% vs 6%)
+    # benchmarks/accuracy.py: 0.16% vs 6.7%)
     warm = predict(vox, E=750.0, nu=0.3, shape=shape, refine_iters=1)
     with pytest.warns(RuntimeWarning, match="not converged"):
         cold = homogenize(vox, E=750.0, nu=0.3, shape=shape, max_iter=1)
     delta_warm = torch.linalg.matrix_norm(warm.CH - ref.CH) / torch.linalg.matrix_norm(ref.CH)
     delta_cold = torch.linalg.matrix_norm(cold.CH - ref.CH) / torch.linalg.matrix_norm(ref.CH)
     assert float(delta_warm.mean()) < 0.3 * float(delta_cold.mean()), (delta_warm, delta_cold)
-    assert float(delta_warm.mean()) < 0.2 * float(delta.mean())
+    assert float(delta_warm.mean()) < 0.5 * float(delta.mean())
     refined = predict(vox, E=750.0, nu=0.3, shape=shape, refine_tol=1e-8)
     assert refined.converged and refined.iterations <= ref.iterations  # savings: benchmarks/accuracy.py
     assert torch.allclose(refined.CH, ref.CH, rtol=1e-6, atol=1e-9 * float(ref.CH.abs().max()))
