@@ -135,7 +135,8 @@ def predict(vox, *, E=1.0, nu=0.3, soft_ratio=DEFAULT_SOFT_RATIO, shape=None, ch
         device: where to run (default: the input tensor's device, CPU for numpy).
         batch_size: cells per network pass.
         cg_steps: steps of the model's physics output stage (``PHNetConfig.cg_steps``:
-            block-Jacobi CG on K u = f from the network's field, on the user's grid, float64);
+            block-Jacobi CG on K u = f from the network's field, on the user's grid, in float32
+            like the network; the bounds are then computed from its field in float64);
             None = the checkpoint's own setting, 0 = the network alone.
     Returns:
         ``PredictionResult`` (CH, CH_network, CH_upper, u, gap, timings, ...).
