@@ -41,6 +41,7 @@ import torch
 from bench_env import RESULTS_DIR, cpu_name, cpus, device_name, format_table, git_commit, slug  # noqa: E402
 
 from phnet_cuda import data, geometry  # noqa: E402
+from phnet_cuda.data.plan import _even_pick as even_pick  # noqa: E402
 
 try:
     from tqdm.auto import tqdm
@@ -65,7 +66,7 @@ def time_generation(n: int, types_per_family: int) -> list[dict]:
         return rows
     for family in data.FAMILIES:
         names = list(geometry.cell_types(family))
-        picks = [names[i] for i in data._even_pick(len(names), types_per_family)]
+        picks = [names[i] for i in even_pick(len(names), types_per_family)]
         reach, cells, perc, failed = [], [], [], 0
         for name in tqdm(picks, desc=f"generate {family}", unit="type", leave=False) if tqdm else picks:
             t0 = time.perf_counter()

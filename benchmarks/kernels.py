@@ -208,9 +208,9 @@ OPS = (
            ("u", "phase", "Ke"), lambda d: 2 * _stiffness_bytes(d), lambda d: 2 * _stiffness_flops(d)),
     OpSpec("load_vectors", False, ops.load_vectors, reference.load_vectors,
            ("phase", "Fe"), lambda d: d.phase + d.fe + d.field(d.J), lambda d: _loads_flops(d, d.J)),
-    OpSpec("energy", False, ops.energy, reference.energy_loss,
+    OpSpec("energy", False, ops.energy_loss, reference.energy_loss,
            ("u", "phase", "Ke", "Fe"), _energy_fwd_bytes, _energy_fwd_flops),
-    OpSpec("energy", True, ops.energy, reference.energy_loss,
+    OpSpec("energy", True, ops.energy_loss, reference.energy_loss,
            ("u", "phase", "Ke", "Fe"), lambda d: _energy_fwd_bytes(d) + _energy_bwd_bytes(d),
            lambda d: _energy_fwd_flops(d) + _energy_bwd_flops(d)),
     OpSpec("homogenized_sum", False, ops.homogenized_sum, reference.homogenized_tensor,
@@ -304,7 +304,11 @@ def measure_bandwidth(device: str, gib: float, repeats: int) -> dict:
     src = torch.ones(nbytes // 4, dtype=torch.float32, device=device)
     dst = torch.empty_like(src)
     rates = {}
-    for name, fn in (("clone", src.clone), ("copy", lambda: dst.copy_(src))):
+
+    def copy():
+        return dst.copy_(src)
+
+    for name, fn in (("clone", src.clone), ("copy", copy)):
         ms = time_ms(fn, device, repeats, warmup=1)
         rates[f"{name}_GBps"] = 2 * nbytes / (ms * 1e-3) / 1e9
     del src, dst

@@ -33,7 +33,7 @@ def main() -> int:
                 u = t["u"].clone().requires_grad_()
                 ph = t["phase"].clone().requires_grad_()
                 out = [ops.stiffness_apply(u, ph, t["Ke"]), ops.load_vectors(ph, t["Fe"]),
-                       ops.energy(u, ph, t["Ke"], t["Fe"]), ops.homogenized_sum(u, ph, t["Ke"], t["Fe"], t["Ce"]),
+                       ops.energy_loss(u, ph, t["Ke"], t["Fe"]), ops.homogenized_tensor(u, ph, t["Ke"], t["Fe"], t["Ce"]),
                        *ops.element_fields(u, ph, t["C"], t["macro"]),
                        ops.phase_gradient(u, u, u, t["Ke"], t["Fe"])]
                 total = sum((o.double() ** 2).sum() for o in out)

@@ -2,7 +2,7 @@
 
 Cells: the tubular gyroid ``phnet_cuda.geometry.tubular_gyroid(n, vf)`` (vf = solid fraction),
 two phases E = 1 / E_s = soft_ratio E (default 1e-6), nu = 0.3, all six unit macroscopic strains,
-float64, relative residual tolerance ``tol`` = 1e-8 per load case (CONVENTIONS.md).
+float64, relative residual tolerance ``tol`` = 1e-8 per load case (docs/conventions.md).
 
 Methods (each row runs in a fresh Python subprocess, so that its peak memory is its own):
 
@@ -109,6 +109,7 @@ from bench_env import RESULTS_DIR, cpus, describe, device_name, environment, fmt
 import phnet_cuda  # noqa: E402
 from phnet_cuda.geometry import tubular_gyroid  # noqa: E402
 from phnet_cuda.problem import CellProblem  # noqa: E402
+from phnet_cuda.reference import assemble_loads, assemble_stiffness, dofs_to_field  # noqa: E402
 from phnet_cuda.solver import homogenize  # noqa: E402
 
 try:
@@ -127,75 +128,6 @@ METHODS = PROJECT_METHODS + BASELINE_METHODS
 LOADS = 6
 RESULT_TAG = "SOLVER_BENCH_RESULT "  # prefix of the worker's JSON line on stdout
 TRUE_RESIDUAL_SLACK = 10.0  # a converged row's true residual may exceed tol by this factor (drift)
-
-NODE_OFFSETS = tuple((nd >> 2, (nd >> 1) & 1, nd & 1) for nd in range(8))
-STENCIL = tuple((a, b, c) for a in (-1, 0, 1) for b in (-1, 0, 1) for c in (-1, 0, 1))
-
-
-def _stencil_index(d: tuple[int, int, int]) -> int:
-    """Position of the node offset d in STENCIL (27 neighbours, lexicographic in (-1, 0, 1)^3)."""
-    return 9 * (d[0] + 1) + 3 * (d[1] + 1) + (d[2] + 1)
-
-
-# ----------------------------------------------------------------------------- assembly
-def _phase_weights(vox: np.ndarray) -> np.ndarray:
-    """Per-voxel phase fractions ``[2, n, n, n]`` = (vox, 1 - vox) in float64."""
-    v = np.asarray(vox, dtype=np.float64)
-    return np.stack((v, 1.0 - v))
-
-
-def _weights_at_nodes(weights: np.ndarray, a: int) -> np.ndarray:
-    """Phase fractions of the voxel of which each node is local node a: node p reads voxel
-    p - offset(a) (periodic), ``[2, n, n, n]``."""
-    return np.roll(weights, NODE_OFFSETS[a], axis=(1, 2, 3))
-
-
-def assemble_stiffness(vox: np.ndarray, Ke: np.ndarray) -> sp.csr_matrix:
-    """Global periodic stiffness K ``[3 n^3, 3 n^3]`` (CSR, float64) of a two-phase cell.
-
-    vox ``[n, n, n]`` in [0, 1]; Ke ``[2, 24, 24]`` (hard, soft) element matrices. Row 3 p + i
-    holds, for each of the 27 neighbours q = p + d (periodic), the entries (3 p + i, 3 q + j):
-    the sum over local node pairs (a, b) with offset(b) - offset(a) = d of
-    sum_m w_m(p - offset(a)) Ke[m, 3a + i, 3b + j]."""
-    n = vox.shape[-1]
-    weights = _phase_weights(vox)
-    data = np.zeros((n, n, n, 3, 27, 3))
-    for a in range(8):
-        Ka = Ke[:, 3 * a:3 * a + 3, :].reshape(2, 3, 8, 3)  # [m, i, b, j]
-        contrib = np.tensordot(_weights_at_nodes(weights, a), Ka, axes=(0, 0))  # [n, n, n, i, b, j]
-        for b in range(8):
-            d = tuple(ob - oa for ob, oa in zip(NODE_OFFSETS[b], NODE_OFFSETS[a]))
-            data[:, :, :, :, _stencil_index(d), :] += contrib[:, :, :, :, b, :]
-    N = 3 * n ** 3
-    index_dtype = np.int32 if 81 * N < np.iinfo(np.int32).max else np.int64
-    idx = np.arange(n)
-    neighbours = np.empty((n, n, n, 27), dtype=index_dtype)
-    for s, (da, db, dc) in enumerate(STENCIL):
-        ii, jj, kk = ((idx + da) % n, (idx + db) % n, (idx + dc) % n)
-        neighbours[..., s] = (ii[:, None, None] * n + jj[None, :, None]) * n + kk[None, None, :]
-    columns = 3 * neighbours[:, :, :, None, :, None] + np.arange(3, dtype=index_dtype)
-    columns = np.broadcast_to(columns, data.shape)
-    indptr = np.arange(0, 81 * N + 1, 81, dtype=index_dtype)
-    K = sp.csr_matrix((data.reshape(-1), columns.reshape(-1), indptr), shape=(N, N))
-    K.sum_duplicates()  # sorts the columns; merges repeated neighbours for n < 3
-    return K
-
-
-def assemble_loads(vox: np.ndarray, Fe: np.ndarray) -> np.ndarray:
-    """Load vectors ``[3 n^3, 6]`` (dof = 3 node + component) of the six unit strains from the
-    element loads Fe ``[2, 24, 6]``: f[3 p + c] = sum_a sum_m w_m(p - offset(a)) Fe[m, 3a + c]."""
-    n = vox.shape[-1]
-    weights = _phase_weights(vox)
-    f = np.zeros((n, n, n, 3, Fe.shape[-1]))
-    for a in range(8):
-        f += np.tensordot(_weights_at_nodes(weights, a), Fe[:, 3 * a:3 * a + 3, :], axes=(0, 0))
-    return f.reshape(3 * n ** 3, Fe.shape[-1])
-
-
-def dofs_to_field(x: np.ndarray, n: int) -> np.ndarray:
-    """``[3 n^3, L]`` dof vectors -> ``[L, 3, n, n, n]`` fields (the ops' layout)."""
-    return np.ascontiguousarray(x.reshape(n, n, n, 3, -1).transpose(4, 3, 0, 1, 2))
-
 
 def rigid_body_modes(n: int) -> np.ndarray:
     """The six rigid-body modes ``[3 n^3, 6]`` at the nodes (i, j, k) / n - 1/2: translations

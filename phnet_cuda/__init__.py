@@ -1,40 +1,31 @@
 """phnet_cuda: fast periodic voxel homogenization with custom CPU/CUDA torch ops.
 
-Conventions (grid, Voigt order, element, energy, C^H) are those of CONVENTIONS.md, restated in
-each function's docstring. Main entry points:
+Numbers and layouts (grid, Voigt order, element, energy, C^H, parallelepiped cells) are those of
+docs/conventions.md; the fixed ones are defined once in ``conventions``. The package is layered,
+each module one concept, imports pointing down (docs/design.md):
 
-* ``energy_loss(u, vox, *, E, nu, soft_ratio, shape, reduction)`` - label-free PH-Net loss.
-* ``homogenized_tensor(u, vox, ...)`` - C^H ``[B, 6, 6]`` from displacements.
-* ``CellProblem`` - the same with element matrices precomputed (training loops).
-* ``ops`` - the element-matrix-level custom ops (stiffness_apply, load_vectors, energy,
-  residual, homogenized_sum, phase_gradient, element_fields).
-* ``materials``, ``fem``, ``reference`` - Voigt materials, element matrices, pure-PyTorch oracle.
-* ``homogenize(vox, ...)`` - numerical homogenization (multigrid-preconditioned CG on the ops,
-  with the rigid motions of hinged/floating solid pieces deflated when they slow it down),
-  returning a ``HomogenizationResult`` (CH, u, iterations, residual, converged, deflated).
-* ``geometry`` - the microstructure library (``cell_types``, ``make_cell``, ``reachable_range``,
-  ``percolation``, ``bounded_clusters``: TPMS sheets/networks incl. the Tubular Gyroid, strut
-  lattices); ``post`` -
-  engineering constants, von Mises.
-* ``post`` (more) - directional Young's modulus, anisotropy indices, local fields under a macro
-  strain or stress, worst-case stress, first-yield estimate, base-material change;
-  ``plots`` - E-surface and slice PNGs; ``export`` - JSON/CSV reports, VTK fields, STL surfaces.
-* ``data`` - HDF5 cell datasets: ``build_dataset`` (Dataset 1/2, YAML specs), ``label_dataset``
-  (C^H labels), ``CellDataset`` (torch Dataset; material tensor built on the device).
-* ``PHNet`` / ``PHNetConfig`` (``model``) - the U-Net, with an optional parameter-free physics
-  output stage (``cg_steps`` block-Jacobi CG steps from the network's field,
-  ``solver.block_jacobi_cg`` / ``CellProblem.block_jacobi_cg``); ``train`` (``TrainConfig``,
-  ``phnet train``, torchrun) - label-free energy training (through the stage) with atomic
-  checkpoints and exact resume; ``predict(vox, ...)`` - C^H by the model (shipped TG model by
-  default) with certified upper bounds, an exact hybrid mode (``refine_tol``) and a fixed-cost
-  refinement (``refine_iters``), returning a ``PredictionResult``.
-* ``shapes`` - parallelepiped cells: ``lattice_matrix``, ``strain_map`` and the shape-material
-  transformation (``transform_stiffness`` / ``recover_stiffness``), converters from/to the
-  reference method's shape convention.
+* ``conventions``, ``_checks``, ``_lib`` (the compiled library, ``build_info``) - the base;
+* ``fem``, ``shapes``, ``grid``, ``geometry`` - element matrices, parallelepiped cells, node
+  fields on the periodic grid, the microstructure library (``cell_types``, ``make_cell``, ...);
+* ``materials`` (Voigt materials, ``cube_materials``, ``material_voxel_tensor``), ``ops`` (the
+  custom ops, each wrapper named after its ``phnet::`` schema);
+* ``reference`` (the float64 test oracle), ``testing`` (random problems), ``linalg`` (PCG,
+  block Jacobi, multigrid, deflation);
+* ``problem`` - ``CellProblem``, ``energy_loss`` (the label-free loss), ``homogenized_tensor``;
+* ``solver`` - ``homogenize`` / ``HomogenizationResult``;
+* ``post`` (tensor constants, local fields, ``plots``, ``export``), ``data`` (HDF5 datasets,
+  generated Tubular-Gyroid cells, the torch Dataset);
+* ``surrogate`` - PH-Net: ``PHNet`` / ``PHNetConfig``, the physics output stage, ``predict`` /
+  ``PredictionResult``, ``train`` (``TrainConfig``, ``phnet train``, torchrun);
+* ``cli`` - the ``phnet`` command.
+
+The paths of earlier versions (``phnet_cuda.model``, ``.predict``, ``.train``, ``.plots``,
+``.export``) are kept as thin re-exports.
 """
 
-from . import fem, geometry, materials, ops, post, reference, shapes
+from . import conventions, fem, geometry, materials, ops, reference, shapes
 from ._lib import has_cuda_kernels, load_library
+from ._version import __version__ as __version__
 from .materials import (
     anisotropic_phases,
     isotropic_stiffness,
@@ -43,17 +34,6 @@ from .materials import (
     two_phase_stiffness,
 )
 from .ops import element_fields, load_vectors, phase_gradient, residual, stiffness_apply
-from .post import engineering_constants, von_mises
-from . import export, plots
-from .post import (
-    anisotropy_indices,
-    change_base_material,
-    directional_young,
-    local_fields,
-    stress_concentration,
-    worst_case_von_mises,
-    yield_stress,
-)
 from .problem import CellProblem, energy_loss, homogenized_tensor
 from .shapes import (
     from_reference_convention,
@@ -64,11 +44,26 @@ from .shapes import (
     transform_stiffness,
 )
 from .solver import HomogenizationResult, homogenize
+from . import linalg, post
+from .post import (
+    anisotropy_indices,
+    change_base_material,
+    directional_young,
+    engineering_constants,
+    local_fields,
+    stress_concentration,
+    von_mises,
+    worst_case_von_mises,
+    yield_stress,
+)
 from . import data
 from .data import CellDataset, build_dataset, label_dataset
-from . import model
-from .model import PHNet, PHNetConfig
-from .predict import PredictionResult, predict
+from . import surrogate
+from .surrogate import PHNet, PHNetConfig, PredictionResult
+# The compatibility modules of the old layout: imported here (before ``predict`` is bound to the
+# function) so that a later ``import phnet_cuda.predict`` cannot rebind the package attribute.
+from . import export, model, plots
+from .predict import predict
 
 
 def __getattr__(name):
@@ -81,7 +76,6 @@ def __getattr__(name):
         return mod if name == "train" else mod.TrainConfig
     raise AttributeError(f"module 'phnet_cuda' has no attribute {name!r}")
 
-__version__ = "0.1.0"
 
 __all__ = [
     "PHNet",
@@ -92,6 +86,9 @@ __all__ = [
     "predict",
     "train",
     "CellDataset",
+    "conventions",
+    "linalg",
+    "surrogate",
     "CellProblem",
     "HomogenizationResult",
     "anisotropic_phases",

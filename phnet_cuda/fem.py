@@ -1,6 +1,6 @@
 """Element matrices of the 8-node trilinear hexahedron (cube of edge h, 2 x 2 x 2 Gauss).
 
-Local numbering (shared with csrc/element_math.h): local node ``nd = 4 a + 2 b + c`` sits at
+Local numbering (``conventions.NODE_OFFSETS``, restated in csrc/element_math.h): local node ``nd = 4 a + 2 b + c`` sits at
 offset (a, b, c) in {0, 1}^3 from the voxel's corner node (i, j, k); its dofs are
 ``3 nd + {0, 1, 2}`` (x, y, z). Everything is computed in float64.
 
@@ -8,7 +8,7 @@ For a material C (any symmetric 6 x 6, also anisotropic):
     Ke = sum_g w_g B_g^T C B_g          [24, 24]   (stiffness)
     Fe = sum_g w_g B_g^T C              [24, 6]    (load columns: f_i = sum_e Fe_e[:, i])
     Ce = h^3 C                          [6, 6]     (integral of C over the element)
-with w_g = h^3 / 8. Then, per CONVENTIONS, int_e (eps_i - B u)^T C (eps_j - B u) dV =
+with w_g = h^3 / 8. Then, per docs/conventions.md, int_e (eps_i - B u)^T C (eps_j - B u) dV =
 Ce_ij - u.Fe[:, j] - u.Fe[:, i] + u^T Ke u for the exact (bi)linear strain fields.
 """
 
@@ -18,12 +18,15 @@ import math
 
 import torch
 
+from .conventions import NODE_OFFSETS
+
 GAUSS_1D = (0.5 - 0.5 / math.sqrt(3.0), 0.5 + 0.5 / math.sqrt(3.0))  # on [0, 1]
 
 
 def node_offsets() -> torch.Tensor:
-    """``[8, 3]`` integer offsets (a, b, c) of the local nodes, ``nd = 4 a + 2 b + c``."""
-    return torch.tensor([[nd >> 2, (nd >> 1) & 1, nd & 1] for nd in range(8)], dtype=torch.int64)
+    """``[8, 3]`` integer offsets (a, b, c) of the local nodes, ``nd = 4 a + 2 b + c``
+    (``conventions.NODE_OFFSETS`` as a tensor)."""
+    return torch.tensor(NODE_OFFSETS, dtype=torch.int64)
 
 
 def gauss_points(dtype=torch.float64) -> torch.Tensor:
@@ -79,7 +82,7 @@ def element_matrices(C: torch.Tensor, h: float) -> tuple[torch.Tensor, torch.Ten
 
     Args:
         C: Voigt stiffness, any symmetric 6 x 6 (batched freely).
-        h: element edge length (1 / n for the unit cube of CONVENTIONS).
+        h: element edge length (1 / n for the unit cube of docs/conventions.md).
     Returns:
         ``(Ke [..., 24, 24], Fe [..., 24, 6], Ce [..., 6, 6])`` in float64 on C's device.
     """
@@ -103,3 +106,9 @@ def element_stiffness(C: torch.Tensor, h: float) -> torch.Tensor:
 def element_load(C: torch.Tensor, h: float) -> torch.Tensor:
     """``Fe [..., 24, 6]`` for materials ``C [..., 6, 6]`` (see ``element_matrices``)."""
     return element_matrices(C, h)[1]
+
+
+def center_strain_displacement(n: int, dtype=torch.float64, device=None) -> torch.Tensor:
+    """B at the voxel centre ``[6, 24]`` (= the Gauss-point average) for h = 1 / n."""
+    centre = torch.full((1, 3), 0.5, dtype=torch.float64)
+    return strain_displacement(centre, 1.0 / n)[0].to(dtype=dtype, device=device)

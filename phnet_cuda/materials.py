@@ -1,4 +1,4 @@
-"""Materials in Voigt notation (CONVENTIONS: order [xx, yy, zz, yz, xz, xy], engineering shears).
+"""Materials in Voigt notation (docs/conventions.md: order [xx, yy, zz, yz, xz, xy], engineering shears).
 
 Functions here build 6 x 6 stiffness matrices of the base material, the two-phase
 (hard/soft) mixture, the 36-channel material-voxel tensor of PH-Net, and the 21-phase
@@ -7,10 +7,13 @@ decomposition that lets the custom ops handle any per-voxel anisotropic C.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 
-VOIGT_ORDER = ("xx", "yy", "zz", "yz", "xz", "xy")
-DEFAULT_SOFT_RATIO = 1e-6
+from . import shapes
+from .conventions import DEFAULT_SOFT_RATIO
+from .conventions import VOIGT_ORDER as VOIGT_ORDER  # re-exported: materials.VOIGT_ORDER predates conventions
 
 Scalar = float | torch.Tensor
 
@@ -55,7 +58,7 @@ def two_phase_stiffness(E: Scalar = 1.0, nu: Scalar = 0.3, soft_ratio: Scalar = 
                         *, dtype=torch.float64, device=None) -> torch.Tensor:
     """Stiffness of the hard and the soft phase, ``[..., 2, 6, 6]`` (index 0 hard, 1 soft).
 
-    The soft phase is C(soft_ratio * E, nu) (CONVENTIONS, soft_ratio = 1e-6 by default).
+    The soft phase is C(soft_ratio * E, nu) (docs/conventions.md, soft_ratio = 1e-6 by default).
     """
     ratio = _as_tensor(soft_ratio, "soft_ratio", dtype, device)
     if ((ratio <= 0) | (ratio > 1)).any():
@@ -66,6 +69,54 @@ def two_phase_stiffness(E: Scalar = 1.0, nu: Scalar = 0.3, soft_ratio: Scalar = 
     soft = isotropic_stiffness(E_s, nu_s, dtype=dtype, device=device)
     hard, soft = torch.broadcast_tensors(hard, soft)
     return torch.stack([hard, soft], dim=-3)
+
+
+class CubeMaterials(NamedTuple):
+    """The two phases of a cell as the cube problem sees them (``cube_materials``), float64 CPU.
+
+    C ``[B|1, 2, 6, 6]`` physical stiffness (hard, soft) in the global frame; C_hat the cube
+    material M^-T C M^-1 of each phase (= C for shape None); J ``[B|1, 3, 3]`` lattice matrix
+    scaled to unit volume; M ``[B|1, 6, 6]`` its strain map; shape None or the validated
+    parameters ``[B|1, 6]``. B is the batch of the per-sample materials or shapes, 1 if shared.
+    """
+
+    C: torch.Tensor
+    C_hat: torch.Tensor
+    J: torch.Tensor
+    M: torch.Tensor
+    shape: torch.Tensor | None
+
+
+def cube_materials(E: Scalar = 1.0, nu: Scalar = 0.3, soft_ratio: Scalar = DEFAULT_SOFT_RATIO,
+                   shape=None) -> CubeMaterials:
+    """Two-phase material plus the shape-material transformation, defined once for the solver
+    (``CellProblem``) and the network input (``material_voxel_tensor``) so that both always see
+    the same problem.
+
+    Args:
+        E, nu, soft_ratio: scalars or per-sample ``[B]``.
+        shape: None (unit cube) or parallelepiped parameters ``[6]`` / ``[B, 6]``
+            (``shapes.shape_parameters``).
+    Raises:
+        ValueError: invalid materials or shape, or per-sample materials and shapes whose
+            batches differ.
+    """
+    C = two_phase_stiffness(E, nu, soft_ratio, dtype=torch.float64)  # [2, 6, 6] or [B, 2, 6, 6]
+    if C.dim() == 3:
+        C = C.unsqueeze(0)
+    if shape is None:
+        eye3 = torch.eye(3, dtype=torch.float64).unsqueeze(0)
+        eye6 = torch.eye(6, dtype=torch.float64).unsqueeze(0)
+        return CubeMaterials(C, C, eye3, eye6, None)
+    params = shapes.shape_parameters(shape).cpu()
+    params = params if params.dim() == 2 else params.unsqueeze(0)
+    Bs, Bc = params.shape[0], C.shape[0]
+    if Bs != 1 and Bc != 1 and Bs != Bc:
+        raise ValueError(f"shape has batch {Bs}, but the per-sample materials have batch {Bc}")
+    J = shapes.unit_volume(shapes.lattice_matrix(params))
+    M = shapes.strain_map(J)
+    C_hat = shapes.transform_stiffness(C, M[:, None])  # [max(Bs, Bc), 2, 6, 6]
+    return CubeMaterials(C, C_hat, J, M, params)
 
 
 def check_voxels(vox, name: str = "vox") -> torch.Tensor:
@@ -99,24 +150,15 @@ def material_voxel_tensor(vox, E: Scalar = 1.0, nu: Scalar = 0.3, soft_ratio: Sc
         vox: ``[n, n, n]`` or ``[B, n, n, n]`` in [0, 1]; the tensor is built on ``vox.device``.
         E, nu, soft_ratio: scalars or per-sample ``[B]``.
         shape: None (unit cube) or parallelepiped parameters ``[6]`` / ``[B, 6]``
-            (alpha_xy, alpha_yz, alpha_xz in degrees, l_x, l_y, l_z; CONVENTIONS). When given,
+            (alpha_xy, alpha_yz, alpha_xz in degrees, l_x, l_y, l_z; docs/conventions.md). When given,
             each phase's C is replaced by the cube material C_hat = M^-T C M^-1 of the
             shape-material transformation, so the network sees the same problem the solver does.
     Returns:
-        ``[B, 36, n, n, n]``; channel ``6 p + q`` is ``C_e[p, q]`` (CONVENTIONS).
+        ``[B, 36, n, n, n]``; channel ``6 p + q`` is ``C_e[p, q]`` (docs/conventions.md).
     """
     vox = check_voxels(vox)
     B = vox.shape[0]
-    Cs = two_phase_stiffness(E, nu, soft_ratio, dtype=torch.float64)
-    if Cs.dim() == 3:
-        Cs = Cs.unsqueeze(0)
-    if shape is not None:
-        from . import shapes  # local import: shapes does not depend on materials, but keep it lazy
-
-        params = shapes.shape_parameters(shape)
-        params = params if params.dim() == 2 else params.unsqueeze(0)
-        M = shapes.strain_map(shapes.unit_volume(shapes.lattice_matrix(params)))
-        Cs = shapes.transform_stiffness(Cs, M[:, None])
+    Cs = cube_materials(E, nu, soft_ratio, shape).C_hat
     if Cs.shape[0] not in (1, B):
         raise ValueError(f"per-sample materials/shapes have batch {Cs.shape[0]}, but vox has batch {B}")
     Cs = Cs.to(vox.device).expand(B, 2, 6, 6)

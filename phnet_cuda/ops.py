@@ -1,10 +1,11 @@
 """The custom ops (``torch.ops.phnet.*``): Python entry points, fake kernels, autograd.
 
-Low-level, element-matrix level API; most users want the two-phase wrappers in
+Each wrapper is named after its op schema (``phnet::<name>``); ``residual`` is
+``energy_loss_backward`` with a unit gradient. Low-level, element-matrix level API; most users want the two-phase wrappers in
 ``phnet_cuda.problem`` (``energy_loss``, ``homogenized_tensor``, ``CellProblem``).
 
 Shapes (B batch, L load cases, M phases, n grid, J load columns):
-    u, a         [B, L, 3, n, n, n]   node fields (CONVENTIONS layout)
+    u, a         [B, L, 3, n, n, n]   node fields (docs/conventions.md layout)
     phase        [B, M, n, n, n]      phase fractions per voxel
     Ke           [B or 1, M, 24, 24]  per-phase element stiffness (fem.element_matrices)
     Fe           [B or 1, M, 24, J]   per-phase element load columns
@@ -20,8 +21,10 @@ from __future__ import annotations
 
 import torch
 
-from . import reference
+from . import fem
 from ._lib import load_library
+from .conventions import NODE_OFFSETS
+from .grid import scatter_elements, shifted_flat
 
 load_library()
 
@@ -38,11 +41,18 @@ def load_vectors(phase: torch.Tensor, Fe: torch.Tensor) -> torch.Tensor:
     return _ops.load_vectors(phase, Fe)
 
 
-def energy(u: torch.Tensor, phase: torch.Tensor, Ke: torch.Tensor, Fe: torch.Tensor) -> torch.Tensor:
+def energy_loss(u: torch.Tensor, phase: torch.Tensor, Ke: torch.Tensor, Fe: torch.Tensor) -> torch.Tensor:
     """Fused potential energies ``[B, L]``: u_l^T K u_l / 2 - u_l^T f_l (Fe has L columns).
 
     One pass, no K u materialised; its backward is one fused pass giving K u - f."""
     return _ops.energy_loss(u, phase, Ke, Fe)
+
+
+def energy_loss_backward(grad: torch.Tensor, u: torch.Tensor, phase: torch.Tensor, Ke: torch.Tensor,
+                         Fe: torch.Tensor) -> torch.Tensor:
+    """grad[b, l] (K u_l - f_l) ``[B, L, 3, n, n, n]`` for grad ``[B, L]``: the gradient of
+    ``energy_loss`` in one fused pass."""
+    return _ops.energy_loss_backward(grad, u, phase, Ke, Fe)
 
 
 def residual(u: torch.Tensor, phase: torch.Tensor, Ke: torch.Tensor, Fe: torch.Tensor) -> torch.Tensor:
@@ -51,10 +61,15 @@ def residual(u: torch.Tensor, phase: torch.Tensor, Ke: torch.Tensor, Fe: torch.T
     return _ops.energy_loss_backward(ones, u, phase, Ke, Fe)
 
 
-def homogenized_sum(u, phase, Ke, Fe, Ce) -> torch.Tensor:
+def homogenized_tensor(u, phase, Ke, Fe, Ce) -> torch.Tensor:
     """Energy form of C^H summed over the cell, ``[B, L, L]`` (= |Omega| C^H; |Omega| = 1 for
     the unit cube with h = 1/n)."""
     return _ops.homogenized_tensor(u, phase, Ke, Fe, Ce)
+
+
+# The names of the first releases, before the wrappers were named after their op schemas.
+energy = energy_loss
+homogenized_sum = homogenized_tensor
 
 
 def phase_gradient(a, u, b, Ke, Fe) -> torch.Tensor:
@@ -135,13 +150,6 @@ def _empty_loads(u: torch.Tensor, M: int, batch: int):
     return u.new_zeros(u.shape[0], 0, 3, n, n, n), u.new_zeros(batch, M, 24, 0)
 
 
-def _shifted(field: torch.Tensor, offset) -> torch.Tensor:
-    """``field`` ``[B, L, 3, n, n, n]`` read at node x + offset (periodic), flattened to
-    ``[B, L, 3, n^3]``: local node ``offset`` of the element at x."""
-    B, L, n = field.shape[0], field.shape[1], field.shape[-1]
-    return torch.roll(field, shifts=tuple(-d for d in offset), dims=(3, 4, 5)).reshape(B, L, 3, n ** 3)
-
-
 def _ke_grad(v: torch.Tensor, u: torch.Tensor, phase: torch.Tensor) -> torch.Tensor:
     """d/dKe[b, m, r, s] of sum_e phase_m v_e^T Ke_m u_e: ``[B, M, 24, 24]``.
 
@@ -149,12 +157,12 @@ def _ke_grad(v: torch.Tensor, u: torch.Tensor, phase: torch.Tensor) -> torch.Ten
     matrix products: about 8 copies of a field in memory instead of the 2 x 8 of gathering both
     element vectors (n = 64, B = 1, six loads: 0.6 GB instead of 2 GB, no slower)."""
     B, M, n = phase.shape[0], phase.shape[1], u.shape[-1]
-    offsets = reference._offsets()  # plain ints (local node 4a + 2b + c at offset (a, b, c))
-    U = torch.cat([_shifted(u, q) for q in offsets], dim=2).transpose(-1, -2)  # [B, L, n^3, 24]
+    offsets = NODE_OFFSETS  # plain ints, so that the formula traces under torch.compile
+    U = torch.cat([shifted_flat(u, q) for q in offsets], dim=2).transpose(-1, -2)  # [B, L, n^3, 24]
     w = phase.reshape(B, M, 1, 1, n ** 3)
     out = u.new_empty(B, M, 8, 3, 24)
     for p, off in enumerate(offsets):
-        vp = _shifted(v, off)  # [B, L, 3, n^3]
+        vp = shifted_flat(v, off)  # [B, L, 3, n^3]
         for m in range(M):
             out[:, m, p] = ((vp * w[:, m]) @ U).sum(1)
     return out.reshape(B, M, 24, 24)
@@ -165,7 +173,7 @@ def _fe_grad(w: torch.Tensor, phase: torch.Tensor) -> torch.Tensor:
     copy of w at a time)."""
     B, M, J, n = phase.shape[0], phase.shape[1], w.shape[1], w.shape[-1]
     ph = phase.reshape(B, M, n ** 3)
-    rows = [torch.einsum("bmx,bjcx->bmcj", ph, _shifted(w, off)) for off in reference._offsets()]
+    rows = [torch.einsum("bmx,bjcx->bmcj", ph, shifted_flat(w, off)) for off in NODE_OFFSETS]
     return torch.stack(rows, dim=2).reshape(B, M, 24, J)
 
 
@@ -317,8 +325,8 @@ def _ef_backward(ctx, g_strain, g_stress):
             gc = _reduce_to(torch.einsum("bmxyz,blpxyz,blqxyz->bmpq", phase, g_stress, eps), C)
     gu = gm = None
     if ctx.needs_input_grad[0]:
-        Bc = reference.center_strain_displacement(n, u.dtype, u.device)
-        gu = reference.scatter_elements(-torch.einsum("pr,blpxyz->blxyzr", Bc, g_eps))
+        Bc = fem.center_strain_displacement(n, u.dtype, u.device)
+        gu = scatter_elements(-torch.einsum("pr,blpxyz->blxyzr", Bc, g_eps))
     if ctx.needs_input_grad[3]:
         gm = g_eps.sum(dim=(3, 4, 5))
     return gu, gp, gc, gm

@@ -1,12 +1,12 @@
 """Two-phase cells: the element matrices of a material family, precomputed once, and the
 user-facing ``energy_loss`` / ``homogenized_tensor`` built on the custom ops.
 
-Conventions (../shared/CONVENTIONS.md): voxel arrays ``[B, n, n, n]`` in [0, 1] over the unit
+Conventions (docs/conventions.md): voxel arrays ``[B, n, n, n]`` in [0, 1] over the unit
 cube (h = 1/n, |Omega| = 1), 1 = hard phase C(E, nu), 0 = soft phase C(soft_ratio E, nu);
 displacements ``[B, 6, 3, n, n, n]`` (or the network's ``[B, 18, n, n, n]``), load case i =
 unit macroscopic strain e_i in Voigt order [xx, yy, zz, yz, xz, xy].
 
-Parallelepiped cells (``shape=``, CONVENTIONS "Parallelepiped cells", this library's parameter
+Parallelepiped cells (``shape=``, docs/conventions.md "Parallelepiped cells", this library's parameter
 convention - see ``shapes.from_reference_convention`` for the reference method's) are handled by
 the shape-material transformation (``shapes.strain_map``): the problem is posed on the reference
 cube with the per-phase material C_hat = M^-T C M^-1, where M = strain_map(J) is built from the
@@ -23,7 +23,10 @@ from collections import OrderedDict
 import torch
 
 from . import fem, ops, shapes
-from .materials import DEFAULT_SOFT_RATIO, check_voxels, two_phase_fractions, two_phase_stiffness
+from ._checks import positive_int
+from .conventions import DEFAULT_SOFT_RATIO
+from .linalg.krylov import block_jacobi_cg
+from .materials import check_voxels, cube_materials, two_phase_fractions
 
 _REDUCTIONS = ("none", "sum", "mean")
 
@@ -60,29 +63,12 @@ class CellProblem:
 
     def __init__(self, n: int, *, E=1.0, nu=0.3, soft_ratio=DEFAULT_SOFT_RATIO, shape=None,
                  device=None, dtype=torch.float32):
-        if not isinstance(n, int) or n < 1:
-            raise ValueError(f"n must be a positive int, got {n!r}")
+        n = positive_int(n, "n")
         if dtype not in (torch.float32, torch.float64):
             raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
         self.n, self.dtype = n, dtype
         self.device = torch.device(device) if device is not None else torch.device("cpu")
-        C = two_phase_stiffness(E, nu, soft_ratio, dtype=torch.float64)  # [2, 6, 6] or [B, 2, 6, 6]
-        if C.dim() == 3:
-            C = C.unsqueeze(0)
-        if shape is None:
-            self.shape = None
-            J = torch.eye(3, dtype=torch.float64).unsqueeze(0)
-            M = torch.eye(6, dtype=torch.float64).unsqueeze(0)
-            C_hat = C
-        else:
-            params = shapes.shape_parameters(shape).cpu()
-            self.shape = params if params.dim() == 2 else params.unsqueeze(0)
-            Bs, Bc = self.shape.shape[0], C.shape[0]
-            if Bs != 1 and Bc != 1 and Bs != Bc:
-                raise ValueError(f"shape has batch {Bs}, but the per-sample materials have batch {Bc}")
-            J = shapes.unit_volume(shapes.lattice_matrix(self.shape))
-            M = shapes.strain_map(J)
-            C_hat = shapes.transform_stiffness(C, M[:, None])  # [max(Bs, Bc), 2, 6, 6]
+        C, C_hat, J, M, self.shape = cube_materials(E, nu, soft_ratio, shape)
         Ke, Fe, Ce = fem.element_matrices(C_hat, 1.0 / n)
         self.batch = C_hat.shape[0]  # 1 = shared by every sample
         self.C = C.to(self.device, dtype)
@@ -98,7 +84,7 @@ class CellProblem:
         """C^H of the cell in the global basis from the cube's: M^T CH_hat M, ``[B, 6, 6]``.
 
         ``CH_hat`` ``[B, 6, 6]`` is the homogenized tensor of the cube problem (e.g.
-        ``ops.homogenized_sum`` with this problem's Ke/Fe/Ce at the solution, |P| = 1). Returned
+        ``ops.homogenized_tensor`` with this problem's Ke/Fe/Ce at the solution, |P| = 1). Returned
         unchanged for shape None; otherwise in CH_hat's dtype and device, differentiable."""
         if self.shape is None:
             return CH_hat
@@ -131,7 +117,7 @@ class CellProblem:
 
     # -- ops ---------------------------------------------------------------------------
     def energy_loss(self, u: torch.Tensor, vox, reduction: str = "mean") -> torch.Tensor:
-        """Potential energies of the six load cases (CONVENTIONS 'label-free loss').
+        """Potential energies of the six load cases (docs/conventions.md 'label-free loss').
 
         Returns ``[B, 6]`` for ``reduction="none"`` (L_i = u_i^T K u_i / 2 - u_i^T f_i, unit-cube
         volume); for ``"sum"`` the total over batch and load cases; for ``"mean"`` the batch
@@ -150,7 +136,7 @@ class CellProblem:
             raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
         phase = self.phases(vox)
         u = self.displacements(u, phase.shape[0])
-        per = ops.energy(u.contiguous(), phase, self.Ke, self.Fe)
+        per = ops.energy_loss(u.contiguous(), phase, self.Ke, self.Fe)
         if reduction == "none":
             return per
         if reduction == "sum":
@@ -158,7 +144,7 @@ class CellProblem:
         return per.sum(dim=1).mean() if per.shape[0] else per.sum()
 
     def homogenized_tensor(self, u: torch.Tensor, vox) -> torch.Tensor:
-        """C^H ``[B, 6, 6]`` from the energy form (CONVENTIONS) for displacements u.
+        """C^H ``[B, 6, 6]`` from the energy form (docs/conventions.md) for displacements u.
 
         Exact at the solution of K u = f; for any other periodic u the diagonal is an upper
         bound (for parallelepipeds: the diagonal of the cube tensor, and every quadratic form
@@ -167,7 +153,7 @@ class CellProblem:
         the cell's C^H_Q = M^T C_hat^H M in the global (x, y, z) Voigt basis (``recover``)."""
         phase = self.phases(vox)
         u = self.displacements(u, phase.shape[0])
-        return self.recover(ops.homogenized_sum(u.contiguous(), phase, self.Ke, self.Fe, self.Ce))
+        return self.recover(ops.homogenized_tensor(u.contiguous(), phase, self.Ke, self.Fe, self.Ce))
 
     def stiffness_apply(self, u: torch.Tensor, vox) -> torch.Tensor:
         """K u ``[B, L, 3, n, n, n]`` for any number of load cases L (cube K, with C_hat)."""
@@ -181,10 +167,8 @@ class CellProblem:
 
     def block_jacobi_cg(self, u: torch.Tensor, vox, steps: int) -> torch.Tensor:
         """``steps`` block-Jacobi-preconditioned CG iterations on K u_i = f_i from u
-        ``[B, 6, 3, n, n, n]`` (PH-Net's physics output stage, ``solver.block_jacobi_cg``):
+        ``[B, 6, 3, n, n, n]`` (PH-Net's physics output stage, ``linalg.krylov.block_jacobi_cg``):
         zero-mean, energy never higher than u's, differentiable w.r.t. u."""
-        from .solver import block_jacobi_cg
-
         phase = self.phases(vox)
         u = self.displacements(u, phase.shape[0])
         return block_jacobi_cg(u, phase, self.Ke, ops.load_vectors(phase, self.Fe), steps)
@@ -242,7 +226,7 @@ _CACHE: OrderedDict = OrderedDict()
 _CACHE_SIZE = 16
 
 
-def _problem_for(n: int, E, nu, soft_ratio, shape, device, dtype) -> CellProblem:
+def cached_problem(n: int, E, nu, soft_ratio, shape, device, dtype) -> CellProblem:
     """CellProblem for scalar materials and no or one shared shape is cached (keyed by value,
     shape included), so the functional API recomputes nothing in a loop; per-sample materials or
     shapes build a fresh one (cheap: B x 2 small matrices)."""
@@ -294,7 +278,7 @@ def energy_loss(u: torch.Tensor, vox, *, E=1.0, nu=0.3, soft_ratio=DEFAULT_SOFT_
     minimal at the FE solution for every shape and independent of the cell's overall scale.
     """
     n, device, dtype = _u_meta(u)
-    return _problem_for(n, E, nu, soft_ratio, shape, device, dtype).energy_loss(u, vox, reduction)
+    return cached_problem(n, E, nu, soft_ratio, shape, device, dtype).energy_loss(u, vox, reduction)
 
 
 def homogenized_tensor(u: torch.Tensor, vox, *, E=1.0, nu=0.3, soft_ratio=DEFAULT_SOFT_RATIO,
@@ -306,4 +290,4 @@ def homogenized_tensor(u: torch.Tensor, vox, *, E=1.0, nu=0.3, soft_ratio=DEFAUL
     recovered from the cube's as M^T C_hat^H M (u are the cube displacements).
     """
     n, device, dtype = _u_meta(u)
-    return _problem_for(n, E, nu, soft_ratio, shape, device, dtype).homogenized_tensor(u, vox)
+    return cached_problem(n, E, nu, soft_ratio, shape, device, dtype).homogenized_tensor(u, vox)

@@ -2,42 +2,22 @@
 
 They are the oracle of the tests and the baseline of the benchmarks. Element dofs are
 gathered with ``torch.roll`` into ``[B, L, n, n, n, 24]`` tensors (local numbering of
-fem.py), multiplied with the per-phase element matrices by einsum, and scattered back with the
+``conventions.NODE_OFFSETS``, shared with ``grid``), multiplied with the per-phase element matrices by einsum, and scattered back with the
 opposite rolls. Shapes and meanings are those of the op schemas in csrc/registration.cpp.
+
+The assembled global matrices (``assemble_stiffness``, ``assemble_loads``: SciPy CSR, float64) are
+a second, independent route to K and f, used by the tests and by the SciPy baselines of
+``benchmarks/solver.py``. Test-only: no production module imports this one.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from . import fem
-
-
-# Local node nd = 4a + 2b + c at offset (a, b, c) (fem.node_offsets); plain ints so that the
-# functions trace under torch.compile / AOT autograd.
-_OFFSETS = [(nd >> 2, (nd >> 1) & 1, nd & 1) for nd in range(8)]
-
-
-def _offsets() -> list[tuple[int, int, int]]:
-    return _OFFSETS
-
-
-def gather_elements(field: torch.Tensor) -> torch.Tensor:
-    """``[B, L, 3, n, n, n]`` node field -> ``[B, L, n, n, n, 24]`` element dof vectors."""
-    parts = [torch.roll(field, shifts=(-a, -b, -c), dims=(3, 4, 5)) for a, b, c in _offsets()]
-    ue = torch.stack(parts, dim=2)  # [B, L, 8, 3, nx, ny, nz] (grids need not be cubic)
-    B, L = ue.shape[:2]
-    return ue.permute(0, 1, 4, 5, 6, 2, 3).reshape(B, L, *ue.shape[4:], 24)
-
-
-def scatter_elements(ye: torch.Tensor) -> torch.Tensor:
-    """``[B, L, n, n, n, 24]`` element vectors -> assembled ``[B, L, 3, n, n, n]`` node field."""
-    B, L, grid = ye.shape[0], ye.shape[1], ye.shape[2:5]  # grids need not be cubic
-    y8 = ye.reshape(B, L, *grid, 8, 3).permute(0, 1, 5, 6, 2, 3, 4)  # [B, L, 8, 3, nx, ny, nz]
-    out = torch.zeros(B, L, 3, *grid, dtype=ye.dtype, device=ye.device)
-    for nd, (a, b, c) in enumerate(_offsets()):
-        out = out + torch.roll(y8[:, :, nd], shifts=(a, b, c), dims=(3, 4, 5))
-    return out
+from .conventions import NODE_OFFSETS
+from .grid import gather_elements, scatter_elements
 
 
 def _per_sample(mats: torch.Tensor, B: int) -> torch.Tensor:
@@ -111,18 +91,83 @@ def phase_gradient(a, u, b, Ke, Fe) -> torch.Tensor:
     return g + torch.einsum("bjxyzr,bmrj->bmxyz", be, Fe)
 
 
-def center_strain_displacement(n: int, dtype=torch.float64, device=None) -> torch.Tensor:
-    """B at the voxel centre ``[6, 24]`` (= the Gauss-point average) for h = 1 / n."""
-    centre = torch.full((1, 3), 0.5, dtype=torch.float64)
-    return fem.strain_displacement(centre, 1.0 / n)[0].to(dtype=dtype, device=device)
-
-
 def element_fields(u, phase, C, macro_strain) -> tuple[torch.Tensor, torch.Tensor]:
     """Voxel-average strain and stress ``[B, L, 6, n, n, n]`` each: eps = E_l - B u_l, sig = C_e eps."""
     B, n = u.shape[0], u.shape[-1]
-    Bc = center_strain_displacement(n, u.dtype, u.device)
+    Bc = fem.center_strain_displacement(n, u.dtype, u.device)
     ue = gather_elements(u)
     eps = macro_strain[:, :, None, None, None, :] - torch.einsum("pr,blxyzr->blxyzp", Bc, ue)
     Cv = torch.einsum("bmxyz,bmpq->bxyzpq", phase, _per_sample(C, B))
     sig = torch.einsum("bxyzpq,blxyzq->blxyzp", Cv, eps)
     return eps.permute(0, 1, 5, 2, 3, 4).contiguous(), sig.permute(0, 1, 5, 2, 3, 4).contiguous()
+
+
+# ----------------------------------------------------------------- assembled global matrices
+STENCIL = tuple((a, b, c) for a in (-1, 0, 1) for b in (-1, 0, 1) for c in (-1, 0, 1))
+
+
+def _stencil_index(d: tuple[int, int, int]) -> int:
+    """Position of the node offset d in STENCIL (27 neighbours, lexicographic in (-1, 0, 1)^3)."""
+    return 9 * (d[0] + 1) + 3 * (d[1] + 1) + (d[2] + 1)
+
+
+def _phase_weights(vox: np.ndarray) -> np.ndarray:
+    """Per-voxel phase fractions ``[2, n, n, n]`` = (vox, 1 - vox) in float64."""
+    v = np.asarray(vox, dtype=np.float64)
+    return np.stack((v, 1.0 - v))
+
+
+def _weights_at_nodes(weights: np.ndarray, a: int) -> np.ndarray:
+    """Phase fractions of the voxel of which each node is local node a: node p reads voxel
+    p - offset(a) (periodic), ``[2, n, n, n]``."""
+    return np.roll(weights, NODE_OFFSETS[a], axis=(1, 2, 3))
+
+
+def assemble_stiffness(vox: np.ndarray, Ke: np.ndarray):
+    """Global periodic stiffness K ``[3 n^3, 3 n^3]`` (CSR, float64) of a two-phase cell.
+
+    vox ``[n, n, n]`` in [0, 1]; Ke ``[2, 24, 24]`` (hard, soft) element matrices. Row 3 p + i
+    holds, for each of the 27 neighbours q = p + d (periodic), the entries (3 p + i, 3 q + j):
+    the sum over local node pairs (a, b) with offset(b) - offset(a) = d of
+    sum_m w_m(p - offset(a)) Ke[m, 3a + i, 3b + j]. An independent route to K (explicit global
+    matrix, numpy indexing) for the tests and the SciPy baselines of the benchmarks."""
+    import scipy.sparse as sp  # scipy only where the oracle's sparse matrix is asked for
+
+    n = vox.shape[-1]
+    weights = _phase_weights(vox)
+    data = np.zeros((n, n, n, 3, 27, 3))
+    for a in range(8):
+        Ka = Ke[:, 3 * a:3 * a + 3, :].reshape(2, 3, 8, 3)  # [m, i, b, j]
+        contrib = np.tensordot(_weights_at_nodes(weights, a), Ka, axes=(0, 0))  # [n, n, n, i, b, j]
+        for b in range(8):
+            d = tuple(ob - oa for ob, oa in zip(NODE_OFFSETS[b], NODE_OFFSETS[a]))
+            data[:, :, :, :, _stencil_index(d), :] += contrib[:, :, :, :, b, :]
+    N = 3 * n ** 3
+    index_dtype = np.int32 if 81 * N < np.iinfo(np.int32).max else np.int64
+    idx = np.arange(n)
+    neighbours = np.empty((n, n, n, 27), dtype=index_dtype)
+    for s, (da, db, dc) in enumerate(STENCIL):
+        ii, jj, kk = ((idx + da) % n, (idx + db) % n, (idx + dc) % n)
+        neighbours[..., s] = (ii[:, None, None] * n + jj[None, :, None]) * n + kk[None, None, :]
+    columns = 3 * neighbours[:, :, :, None, :, None] + np.arange(3, dtype=index_dtype)
+    columns = np.broadcast_to(columns, data.shape)
+    indptr = np.arange(0, 81 * N + 1, 81, dtype=index_dtype)
+    K = sp.csr_matrix((data.reshape(-1), columns.reshape(-1), indptr), shape=(N, N))
+    K.sum_duplicates()  # sorts the columns; merges repeated neighbours for n < 3
+    return K
+
+
+def assemble_loads(vox: np.ndarray, Fe: np.ndarray) -> np.ndarray:
+    """Load vectors ``[3 n^3, 6]`` (dof = 3 node + component) of the six unit strains from the
+    element loads Fe ``[2, 24, 6]``: f[3 p + c] = sum_a sum_m w_m(p - offset(a)) Fe[m, 3a + c]."""
+    n = vox.shape[-1]
+    weights = _phase_weights(vox)
+    f = np.zeros((n, n, n, 3, Fe.shape[-1]))
+    for a in range(8):
+        f += np.tensordot(_weights_at_nodes(weights, a), Fe[:, 3 * a:3 * a + 3, :], axes=(0, 0))
+    return f.reshape(3 * n ** 3, Fe.shape[-1])
+
+
+def dofs_to_field(x: np.ndarray, n: int) -> np.ndarray:
+    """``[3 n^3, L]`` dof vectors -> ``[L, 3, n, n, n]`` fields (the ops' layout)."""
+    return np.ascontiguousarray(x.reshape(n, n, n, 3, -1).transpose(4, 3, 0, 1, 2))

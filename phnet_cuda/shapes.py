@@ -1,6 +1,6 @@
 """Parallelepiped cells: lattice matrix, strain map and the shape-material transformation.
 
-Conventions (../shared/CONVENTIONS.md, "Parallelepiped cells"): a cell shape is the six numbers
+Conventions (docs/conventions.md, "Parallelepiped cells"): a cell shape is the six numbers
 ``(alpha_xy, alpha_yz, alpha_xz, l_x, l_y, l_z)`` - three angles in degrees and three edge
 lengths (any length unit; only ratios matter for C^H). The lattice vectors are
 
@@ -28,10 +28,8 @@ from __future__ import annotations
 
 import torch
 
-SHAPE_NAMES = ("alpha_xy", "alpha_yz", "alpha_xz", "l_x", "l_y", "l_z")
-UNIT_CUBE = (90.0, 90.0, 90.0, 1.0, 1.0, 1.0)
-#: Voigt index -> tensor index pair, order [xx, yy, zz, yz, xz, xy] (CONVENTIONS).
-VOIGT_PAIRS = ((0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1))
+from .conventions import SHAPE_NAMES, UNIT_CUBE, VOIGT_PAIRS
+
 #: Smallest accepted c_z^2 = (cell volume / (l_x l_y l_z sin a_xy))^2: below it the three
 #: angles describe a (numerically) flat cell.
 MIN_CZ2 = 1e-12
@@ -133,7 +131,7 @@ def shape_parameters(shape, name: str = "shape") -> torch.Tensor:
 
 # ------------------------------------------------------------------------------ geometry
 def lattice_matrix(shape) -> torch.Tensor:
-    """Lattice matrix J = [a1 a2 a3] (columns) of a cell, CONVENTIONS "Parallelepiped cells".
+    """Lattice matrix J = [a1 a2 a3] (columns) of a cell, docs/conventions.md "Parallelepiped cells".
 
     Args:
         shape: ``(alpha_xy, alpha_yz, alpha_xz, l_x, l_y, l_z)`` (degrees; length unit of your
@@ -179,7 +177,7 @@ def unit_volume(J) -> torch.Tensor:
 def strain_map(J) -> torch.Tensor:
     """Voigt matrix M ``[..., 6, 6]`` of the strain map induced by the lattice matrix J.
 
-    Order [xx, yy, zz, yz, xz, xy], engineering shears (CONVENTIONS): eps_hat = M eps, where eps
+    Order [xx, yy, zz, yz, xz, xy], engineering shears (docs/conventions.md): eps_hat = M eps, where eps
     is a strain in the global frame of the cell Q and eps_hat = J^T eps J the corresponding
     strain on the reference cube P.
 

@@ -49,7 +49,7 @@ def test_against_assembled_scipy_K(n):
         assert np.abs(to_dofs(Ku[0, l]) - expect).max() < 1e-12 * np.abs(expect).max()
     # Energy of load case l with assembled K and f.
     f = ops.load_vectors(p["phase"], p["Fe"])
-    en = ops.energy(p["u"], p["phase"], p["Ke"], p["Fe"])
+    en = ops.energy_loss(p["u"], p["phase"], p["Ke"], p["Fe"])
     for l in range(2):
         ul = to_dofs(p["u"][0, l])
         expect = 0.5 * ul @ (K @ ul) - ul @ to_dofs(f[0, l])
@@ -91,7 +91,7 @@ def test_solid_cell_gives_base_material(device, n):
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_energy_identity(device, dtype):
-    """C^H_ii(u) = C_vol_ii + 2 L_i(u) for ANY periodic u (CONVENTIONS)."""
+    """C^H_ii(u) = C_vol_ii + 2 L_i(u) for ANY periodic u (docs/conventions.md)."""
     n = 5
     prob = CellProblem(n, E=1.0, nu=0.3, soft_ratio=1e-3, dtype=dtype, device=device)
     g = torch.Generator().manual_seed(7)
@@ -110,7 +110,7 @@ def test_energy_identity(device, dtype):
 def test_quadrature_route_to_CH(device):
     """The op's C^H (from Ke/Fe/Ce) equals direct Gauss quadrature of the strain energy."""
     p = random_problem(2, 6, 2, 4, torch.float64, device)
-    CH = ops.homogenized_sum(p["u"], p["phase"], p["Ke"], p["Fe"], p["Ce"])
+    CH = ops.homogenized_tensor(p["u"], p["phase"], p["Ke"], p["Fe"], p["Ce"])
     CHq = reference.homogenized_tensor_quadrature(p["u"].cpu(), p["phase"].cpu(), p["C"].cpu())
     assert rel_err(CH, CHq) < 1e-12
 
@@ -120,7 +120,7 @@ def test_gradient_is_residual(device):
     """Autograd of the fused energy equals K u - f computed from the separate ops."""
     p = random_problem(2, 6, 2, 4, torch.float64, device)
     u = p["u"].clone().requires_grad_()
-    ops.energy(u, p["phase"], p["Ke"], p["Fe"]).sum().backward()
+    ops.energy_loss(u, p["phase"], p["Ke"], p["Fe"]).sum().backward()
     r = ops.stiffness_apply(p["u"], p["phase"], p["Ke"]) - ops.load_vectors(p["phase"], p["Fe"])
     assert rel_err(u.grad, r) < 1e-13
     assert rel_err(ops.residual(p["u"], p["phase"], p["Ke"], p["Fe"]), r) < 1e-13
@@ -143,10 +143,10 @@ def test_gradcheck_all_ops(device):
     sym = lambda A: 0.5 * (A + A.transpose(-1, -2))  # noqa: E731
     _gc(lambda u, ph, Ke: ops.stiffness_apply(u, ph, Ke), (u, ph, Ke))
     _gc(lambda ph, Fe: ops.load_vectors(ph, Fe), (ph, Fe))
-    _gc(lambda u, ph, Ke, Fe: ops.energy(u, ph, sym(Ke), Fe), (u, ph, Ke, Fe))
+    _gc(lambda u, ph, Ke, Fe: ops.energy_loss(u, ph, sym(Ke), Fe), (u, ph, Ke, Fe))
     g = torch.randn(1, 6, dtype=torch.float64, device=device, requires_grad=True)
     _gc(lambda g, u, ph, Ke, Fe: torch.ops.phnet.energy_loss_backward(g, u, ph, sym(Ke), Fe), (g, u, ph, Ke, Fe))
-    _gc(lambda u, ph, Ke, Fe, Ce: ops.homogenized_sum(u, ph, sym(Ke), Fe, Ce), (u, ph, Ke, Fe, Ce))
+    _gc(lambda u, ph, Ke, Fe, Ce: ops.homogenized_tensor(u, ph, sym(Ke), Fe, Ce), (u, ph, Ke, Fe, Ce))
     a = torch.randn_like(p["u"]).requires_grad_()
     b = torch.randn_like(p["u"]).requires_grad_()
     _gc(lambda a, u, b, Ke, Fe: ops.phase_gradient(a, u, b, Ke, Fe), (a, u, b, Ke, Fe))
@@ -160,7 +160,7 @@ def test_gradients_match_reference_autograd(device):
     p = random_problem(2, 6, 2, 4, torch.float64, device, seed=11)
     G = torch.randn(2, 6, 6, dtype=torch.float64, device=device)
     grads = []
-    for fn in (ops.homogenized_sum, reference.homogenized_tensor):
+    for fn in (ops.homogenized_tensor, reference.homogenized_tensor):
         leaves = [p[k].clone().requires_grad_() for k in ("u", "phase", "Ke", "Fe", "Ce")]
         (fn(*leaves) * G).sum().backward()
         grads.append([x.grad for x in leaves])

@@ -1,4 +1,4 @@
-"""Parallelepiped cells (CONVENTIONS "Parallelepiped cells"): the shape-material transformation
+"""Parallelepiped cells (docs/conventions.md "Parallelepiped cells"): the shape-material transformation
 proved against an independent FE model meshed directly on the parallelepiped Q, plus parameter
 validation, the unit cube, scale invariance, per-sample shapes, the physical meaning of the
 energy loss and of the element fields, and the reference-convention converter.
@@ -9,7 +9,7 @@ grad_x N = grad_xi N J^-1 and whose Gauss weights carry |det J|; K and the loads
 unit macroscopic strains (global frame) are assembled with SciPy, solved directly with one
 Lagrange row per component for the zero-mean constraint, and C^H_Q is the energy form / |Q|.
 The cube route uses CellProblem's element matrices (C_hat), the same kind of direct solve on
-the cube, ``ops.homogenized_sum`` and ``CellProblem.recover``.
+the cube, ``ops.homogenized_tensor`` and ``CellProblem.recover``.
 """
 
 from __future__ import annotations
@@ -99,7 +99,7 @@ def solve_zero_mean(K: sp.csr_matrix, F: np.ndarray) -> np.ndarray:
 
 
 def energy_form(K, F, U, Cvol_integral, volume):
-    """C^H = (int C - U^T F - F^T U + U^T K U) / |Q| (CONVENTIONS energy form)."""
+    """C^H = (int C - U^T F - F^T U + U^T K U) / |Q| (docs/conventions.md energy form)."""
     return (Cvol_integral - U.T @ F - F.T @ U + U.T @ (K @ U)) / volume
 
 
@@ -133,7 +133,7 @@ def cube_route(vox: np.ndarray, shape, E=1.0):
     U = solve_zero_mean(K, F)
     u = to_torch_fields(U, n)
     vt = torch.from_numpy(vox)[None]
-    CH_hat = ops.homogenized_sum(u, prob.phases(vt), prob.Ke, prob.Fe, prob.Ce)
+    CH_hat = ops.homogenized_tensor(u, prob.phases(vt), prob.Ke, prob.Fe, prob.Ce)
     return dict(prob=prob, u=u, U=U, vox=vt, CH_hat=CH_hat, CH=prob.recover(CH_hat)[0])
 
 
@@ -229,7 +229,7 @@ def test_energy_loss_is_physical_energy_density():
         assert abs(L[i] - physical) < 1e-12 * max(1.0, abs(physical))
     # The cube identity C_hat^H_ii(u) = C_hat_vol_ii + 2 L_i holds for the shape too.
     phase = prob.phases(torch.from_numpy(vox)[None])
-    CH_hat = ops.homogenized_sum(u, phase, prob.Ke, prob.Fe, prob.Ce)[0]
+    CH_hat = ops.homogenized_tensor(u, phase, prob.Ke, prob.Fe, prob.Ce)[0]
     Cvol = torch.einsum("mxyz,mpq->pq", phase[0], prob.Ce[0])
     assert rel_err(torch.diagonal(CH_hat), torch.diagonal(Cvol) + 2 * torch.from_numpy(L)) < 1e-12
     # Autograd of the loss is the cube residual.
@@ -383,7 +383,7 @@ def test_functional_cache_keys_include_shape():
 @pytest.mark.parametrize("a_yz", [70.0, 110.0, 45.0])
 def test_reference_convention_example(a_yz):
     """For a_xy = a_xz = 90: the reference's (90, a_yz, 90, lx, ly, lz) is our
-    (90, a_yz, 90, lx, ly, lz / sin a_yz) (CONVENTIONS)."""
+    (90, a_yz, 90, lx, ly, lz / sin a_yz) (docs/conventions.md)."""
     ref = (90.0, a_yz, 90.0, 1.2, 0.8, 1.5)
     ours = shapes.from_reference_convention(ref)
     expect = torch.tensor([90.0, a_yz, 90.0, 1.2, 0.8, 1.5 / math.sin(math.radians(a_yz))], dtype=torch.float64)

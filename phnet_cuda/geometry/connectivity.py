@@ -125,7 +125,7 @@ def percolation(vox, threshold: float = 0.5, *, criterion: str = "image") -> tup
     """Whether the solid phase ``vox > threshold`` percolates through the periodic cell in x, y, z.
 
     Args:
-        vox: voxel array ``[n, n, n]`` (torch or numpy; axes x, y, z as in CONVENTIONS), any
+        vox: voxel array ``[n, n, n]`` (torch or numpy; axes x, y, z as in docs/conventions.md), any
             values; solid where ``vox > threshold``. The cell is periodic in all three directions.
         threshold: solid/void threshold (default 0.5, so fractional cells count voxels that are
             more than half solid).

@@ -11,7 +11,7 @@ Families
                       pairwise unions 'a+b' and 4 'Z' variants, 116 types.
 
 Every type is evaluated at the voxel centres xi = ((i, j, k) + 1/2) / n of one period (so arrays
-are periodic), axis order x, y, z, 1 = solid (CONVENTIONS). Each type is one scalar *key* per
+are periodic), axis order x, y, z, 1 = solid (docs/conventions.md). Each type is one scalar *key* per
 voxel (|f|, -f or f, or the strut distance) and a cell is ``key <= threshold``; the threshold is
 the one free parameter (level-set offset, or strut radius) and is found for a target volume
 fraction from the sorted key (binary cells: exact bisection on the rank) or by bisection on the
@@ -268,7 +268,7 @@ def make_cell(name: str, n: int, volume_fraction: float, *, fractional: bool = F
     Args:
         name: a cell type of ``cell_types()``.
         n: voxels per cell edge (>= 2); the cell is the unit cube, voxel (i, j, k) centred at
-            ((i, j, k) + 1/2) / n, axes x, y, z (CONVENTIONS).
+            ((i, j, k) + 1/2) / n, axes x, y, z (docs/conventions.md).
         volume_fraction: target mean of the array, inside ``reachable_range(name, n)``.
         fractional: False: 0/1 voxels; True: boundary voxels take their solid fraction
             clamp((t - key) / (|grad key| h) + 1/2, 0, 1) (module docstring).

@@ -1,0 +1,47 @@
+"""``phnet homogenize``: C^H of voxel cells stored in a .npy file, by the multigrid solver."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from .common import _add_cell_arguments, _device, _format_constants, _format_matrix, _load_voxels, _parse_shape, _report
+
+
+def cmd_homogenize(args) -> int:
+    from ..post import engineering_constants
+    from ..solver import homogenize
+    shape = _parse_shape(args.shape)
+    vox = _load_voxels(args.voxels)
+    res = homogenize(vox, E=args.E, nu=args.nu, soft_ratio=args.soft_ratio, shape=shape, tol=args.tol,
+                     device=_device(args.device), deflate={"auto": "auto", "on": True, "off": False}[args.deflate],
+                     semi_coarsening=args.semi_coarsening)
+    CHs = res.CH if res.CH.dim() == 3 else res.CH[None]
+    reports = []
+    for b, CH in enumerate(CHs.cpu()):
+        print(f"cell {b}: C^H (Voigt xx yy zz yz xz xy):\n{_format_matrix(CH)}")
+        print(f"engineering constants:\n{_format_constants(engineering_constants(CH))}")
+        reports.append(_report(CH, res, {"cell": b, "volume_fraction": float(np.mean(vox[b] if vox.ndim == 4 else vox))}))
+    print(f"{res.iterations} iterations, max residual {float(res.residual.max()):.2e}, "
+          f"{'converged' if res.converged else 'NOT converged'}, {res.seconds:.2f} s"
+          + (f", rigid motions of {res.deflated} hinged/floating solid pieces deflated" if res.deflated else ""))
+    if args.out:
+        with open(args.out, "w") as fh:
+            json.dump(reports if len(reports) > 1 else reports[0], fh, indent=2)
+        print(f"wrote {args.out}")
+    return 0 if res.converged else 1
+
+
+def add_parser(sub) -> None:
+    """Register ``homogenize`` and its arguments on the subparsers ``sub``."""
+    hom = sub.add_parser("homogenize", help="C^H of voxel cells stored in a .npy file")
+    _add_cell_arguments(hom)
+    hom.add_argument("--tol", type=float, default=1e-8)
+    hom.add_argument("--deflate", choices=("auto", "on", "off"), default="auto",
+                     help="deflate the rigid motions of solid pieces hinged at voxel edges/corners or floating: "
+                          "auto (default: once the plain solve is slow), on (from the start), off")
+    hom.add_argument("--semi-coarsening", type=float, default=None, metavar="RATIO",
+                     help="multigrid semi-coarsening for stretched cells: keep axes coupled more than RATIO "
+                          "times more weakly than the strongest (e.g. 2); default: full coarsening")
+    hom.set_defaults(func=cmd_homogenize)

@@ -1,0 +1,66 @@
+"""``phnet predict``: C^H of voxel cells by PH-Net, with certified upper bounds and optional
+refinement by the solver."""
+
+from __future__ import annotations
+
+import json
+
+from .common import _add_cell_arguments, _device, _format_constants, _format_matrix, _load_voxels, _parse_shape
+
+
+def cmd_predict(args) -> int:
+    from ..post import engineering_constants
+    from ..surrogate.predict import predict
+
+    shape = _parse_shape(args.shape)
+    vox = _load_voxels(args.voxels)
+    res = predict(vox, E=args.E, nu=args.nu, soft_ratio=args.soft_ratio, shape=shape, checkpoint=args.checkpoint,
+                  refine_tol=args.refine_tol, refine_iters=args.refine_iters, device=_device(args.device),
+                  cg_steps=args.cg_steps)
+    CHs = res.CH if res.CH.dim() == 3 else res.CH[None]
+    upper = res.CH_upper if res.CH_upper.dim() == 2 else res.CH_upper[None]
+    gaps = None if res.gap is None else (res.gap if res.gap.dim() == 2 else res.gap[None])
+    reports = []
+    for b, CH in enumerate(CHs.cpu()):
+        kind = ("refined (exact to --refine-tol)" if args.refine_tol else
+                f"PH-Net + {res.iterations} multigrid-PCG iterations" if args.refine_iters else
+                f"PH-Net ({res.cg_steps}-step physics stage)" if res.cg_steps else "PH-Net (network alone)")
+        print(f"cell {b}: C^H {kind} (Voigt xx yy zz yz xz xy):\n{_format_matrix(CH)}")
+        print(f"engineering constants:\n{_format_constants(engineering_constants(CH))}")
+        print("certified upper bounds of diag C^H: " + " ".join(f"{float(v):.4e}" for v in upper[b]))
+        if gaps is not None and args.refine_tol:
+            print("bound gap (upper - exact) / exact: " + " ".join(f"{float(v):.2%}" for v in gaps[b]))
+        elif gaps is not None:
+            print("bound gap to the refined C^H (an underestimate): " + " ".join(f"{float(v):.2%}" for v in gaps[b]))
+        else:
+            print("bound gap: not measured (pass --refine-tol, e.g. 1e-6, to get the exact C^H and the gap)")
+        reports.append({"cell": b, "CH": CH.tolist(), "engineering_constants": engineering_constants(CH),
+                        "CH_upper_diagonal": upper[b].tolist(),
+                        "bound_gap": None if gaps is None else gaps[b].tolist()})
+    t = res.timings
+    print(f"timings: network {t['network'] * 1e3:.1f} ms, stage {t['stage'] * 1e3:.1f} ms "
+          f"({res.cg_steps} block-Jacobi CG step{'' if res.cg_steps == 1 else 's'}), refine {t['refine'] * 1e3:.1f} ms "
+          f"({res.iterations} iteration{'' if res.iterations == 1 else 's'}), total {t['total'] * 1e3:.1f} ms; checkpoint {res.checkpoint}")
+    if args.out:
+        with open(args.out, "w") as fh:
+            json.dump({"cells": reports, "timings": t, "iterations": res.iterations, "cg_steps": res.cg_steps,
+                       "checkpoint": res.checkpoint, "resampled": res.resampled}, fh, indent=2)
+        print(f"wrote {args.out}")
+    # a fixed --refine-iters budget is not a convergence request; --refine-tol is
+    return 0 if res.converged in (None, True) or not args.refine_tol else 1
+
+
+def add_parser(sub) -> None:
+    """Register ``predict`` and its arguments on the subparsers ``sub``."""
+    pred = sub.add_parser("predict", help="C^H of voxel cells by PH-Net (optionally refined to exact)")
+    _add_cell_arguments(pred)
+    pred.add_argument("--checkpoint", default=None, help="PH-Net checkpoint (default: the shipped model)")
+    pred.add_argument("--refine-tol", type=float, default=None,
+                      help="warm-start the solver from the prediction and converge to this tolerance")
+    pred.add_argument("--refine-iters", type=int, default=None,
+                      help="at most this many multigrid-PCG iterations from the prediction (fixed cost; "
+                           "1-2 cut the network's C^H error 10-100x)")
+    pred.add_argument("--cg-steps", type=int, default=None,
+                      help="steps of the model's physics output stage (block-Jacobi CG from the network's "
+                           "field; default: the checkpoint's own, 0 = the network alone)")
+    pred.set_defaults(func=cmd_predict)
