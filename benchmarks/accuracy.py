@@ -43,9 +43,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_env import RESULTS_DIR, device_name, format_table, git_commit, slug  # noqa: E402  (sets sys.path)
 
 from phnet_cuda import homogenize  # noqa: E402
-from phnet_cuda.surrogate import DEFAULT_CHECKPOINT, load_model, predict  # noqa: E402
 from phnet_cuda.data.synthetic import held_out_batch, held_out_vfs  # noqa: E402
 from phnet_cuda.post.tensor import relative_error  # noqa: E402
+from phnet_cuda.surrogate import DEFAULT_CHECKPOINT, load_model, predict  # noqa: E402
 from phnet_cuda.surrogate.train.evaluate import label_cells  # noqa: E402
 
 

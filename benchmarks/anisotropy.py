@@ -68,7 +68,8 @@ def main() -> None:
     print(format_table(rows, cols, left={"cell", "shape"}))
     out = opts.out or str(RESULTS_DIR / f"anisotropy_{slug(dev)}.json")
     with open(out, "w") as f:
-        json.dump({"environment": environment(load_average, device=dev, n=opts.n, tol=opts.tol), "rows": rows}, f, indent=1)
+        json.dump({"environment": environment(load_average, device=dev, n=opts.n, tol=opts.tol), "rows": rows}, f,
+                  indent=1)
     print(f"wrote {out}")
 
 

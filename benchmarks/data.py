@@ -38,10 +38,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench_env import RESULTS_DIR, cpu_name, cpus, device_name, format_table, git_commit, slug  # noqa: E402
+# importing bench_env also makes phnet_cuda importable from a source checkout
+from bench_env import RESULTS_DIR, cpu_name, cpus, device_name, format_table, git_commit, slug
 
-from phnet_cuda import data, geometry  # noqa: E402
-from phnet_cuda.data.plan import _even_pick as even_pick  # noqa: E402
+from phnet_cuda import data, geometry
+from phnet_cuda.data.plan import _even_pick as even_pick
 
 try:
     from tqdm.auto import tqdm
@@ -204,8 +205,10 @@ def main(argv=None) -> int:
     print("\nCell generation (seconds, medians; reachable range = first cell of a type):")
     print(format_table(gen, [("what", lambda r: r["what"]), ("family", lambda r: r["family"]),
                              ("cells", lambda r: str(r["cells"])),
-                             ("reachable range s", lambda r: f"{r['reachable_range_s']:.2f}" if "reachable_range_s" in r else "-"),
-                             ("per cell s", lambda r: f"{r['cell_s']:.4f}"), ("max cell s", lambda r: f"{r['max_cell_s']:.4f}"),
+                             ("reachable range s",
+                              lambda r: f"{r['reachable_range_s']:.2f}" if "reachable_range_s" in r else "-"),
+                             ("per cell s", lambda r: f"{r['cell_s']:.4f}"),
+                             ("max cell s", lambda r: f"{r['max_cell_s']:.4f}"),
                              ("percolation s", lambda r: f"{r['percolation_s']:.4f}" if "percolation_s" in r else "-")],
                        left={"what", "family"}))
     estimate = dataset2_estimate(gen)
@@ -234,7 +237,8 @@ def main(argv=None) -> int:
                               "torch": torch.__version__, "load_average": os.getloadavg()[0],
                               "time_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
               "config": {k: getattr(opts, k) for k in ("n", "scale", "batch", "workers", "seconds", "types", "device")},
-              "generation": gen, "dataset2_estimate": dataset2_estimate(gen), "build": build, "loader": loaders, "material": material}
+              "generation": gen, "dataset2_estimate": dataset2_estimate(gen), "build": build, "loader": loaders,
+              "material": material}
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"\nresults written to {out}")
     return 0

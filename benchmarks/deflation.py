@@ -41,7 +41,8 @@ def cases():
     out = []
     if HELD_OUT.exists():
         b = torch.load(HELD_OUT, weights_only=True)["batch"]
-        for name, sl in (("TG held-out #19 (vf 0.026), n 16", slice(19, 20)), ("TG held-out #16-23 (batch 8), n 16", slice(16, 24))):
+        for name, sl in (("TG held-out #19 (vf 0.026), n 16", slice(19, 20)),
+                         ("TG held-out #16-23 (batch 8), n 16", slice(16, 24))):
             out.append((name, b["vox"][sl].double(), dict(E=b["E"][sl], nu=b["nu"][sl], shape=b["shape"][sl])))
     out += [("frame + 6 floating blocks, n 16", frame_with_blocks()[None], {}),
             ("octo vf 0.10, n 16", make_cell("octo", 16, 0.1)[None], {}),
@@ -77,7 +78,8 @@ def main() -> None:
                         f"time_ratio_{key}": r.seconds / a.seconds})
         rows.append(row)
         print(f"{name}: iterations {a.iterations} / {res['auto'].iterations} / {res[True].iterations}, seconds "
-              f"{a.seconds:.2f} / {res['auto'].seconds:.2f} / {res[True].seconds:.2f} (plain / auto / always)", flush=True)
+              f"{a.seconds:.2f} / {res['auto'].seconds:.2f} / {res[True].seconds:.2f} (plain / auto / always)",
+              flush=True)
     cols = [("cell", lambda r: r["cell"]), ("pieces", lambda r: str(r["pieces"]))]
     for key in ("plain", "auto", "always"):
         cols += [(f"it {key}", lambda r, k=key: str(r[f"iterations_{k}"])),

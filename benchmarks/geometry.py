@@ -22,13 +22,13 @@ import statistics
 import sys
 import time
 
-from bench_env import RESULTS_DIR, cpus, device_name, format_table, git_commit, slug  # noqa: E402  (sets sys.path)
+import torch
 
-import torch  # noqa: E402
-from tqdm import tqdm  # noqa: E402
+# importing bench_env also makes phnet_cuda importable from a source checkout
+from bench_env import RESULTS_DIR, cpus, device_name, format_table, git_commit, slug
+from tqdm import tqdm
 
-from phnet_cuda.geometry import FAMILIES, cell_family, cell_types, make_cell, reachable_range  # noqa: E402
-from phnet_cuda.geometry import library  # noqa: E402
+from phnet_cuda.geometry import FAMILIES, cell_family, cell_types, library, make_cell, reachable_range
 
 
 def bench_type(name: str, n: int, vf: float, repeats: int) -> dict:
@@ -80,7 +80,10 @@ def main(argv=None) -> int:
                         "lo_max": max(r["range"][0] for r in sel), "hi_min": min(r["range"][1] for r in sel),
                         "reach_002_033": sum(r["range"][0] <= 0.02 and r["range"][1] >= 0.33 for r in sel),
                         "failures": sum(not r["ok"] for r in sel)})
-    ms = lambda k: (lambda s: f"{1e3 * s[k]:.1f}")  # noqa: E731
+
+    def ms(k):
+        return lambda s: f"{1e3 * s[k]:.1f}"
+
     print(f"\nn = {opts.n}, target vf {opts.vf:g}, {device_name('cpu')}, torch threads {torch.get_num_threads()}")
     print(format_table(summary, [("family", lambda s: s["family"]), ("types", lambda s: str(s["types"])),
                                  ("field ms", ms("field_s_mean")), ("max", ms("field_s_max")),

@@ -82,17 +82,18 @@ import os
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch
 
-from bench_env import RESULTS_DIR, cpus, describe, device_name, environment, fmt, format_table, slug, sync  # noqa: E402  (sets sys.path)
+# importing bench_env also makes phnet_cuda importable from a source checkout
+from bench_env import RESULTS_DIR, cpus, describe, device_name, environment, fmt, format_table, slug, sync
 
-import phnet_cuda  # noqa: E402
-from phnet_cuda import ops, reference  # noqa: E402
-from phnet_cuda.problem import CellProblem  # noqa: E402
+import phnet_cuda
+from phnet_cuda import ops, reference
+from phnet_cuda.problem import CellProblem
 
 try:
     from tqdm import tqdm
@@ -304,16 +305,10 @@ def measure_bandwidth(device: str, gib: float, repeats: int) -> dict:
     src = torch.ones(nbytes // 4, dtype=torch.float32, device=device)
     dst = torch.empty_like(src)
     rates = {}
-
-    def copy():
-        return dst.copy_(src)
-
-    for name, fn in (("clone", src.clone), ("copy", copy)):
+    for name, fn in (("clone", src.clone), ("copy", functools.partial(dst.copy_, src))):
         ms = time_ms(fn, device, repeats, warmup=1)
         rates[f"{name}_GBps"] = 2 * nbytes / (ms * 1e-3) / 1e9
-    del src, dst
     return {"bytes": nbytes, **rates, "GBps": max(rates.values())}
-
 
 
 def _graph_breaks() -> int:
@@ -366,7 +361,7 @@ def _time_compiled(row: Row, op: OpSpec, x: Inputs, seed, want, opts) -> None:
         row.compile_graph_breaks = _graph_breaks() - breaks
         row.compiled_max_rel_err = max_rel_error(first, want)
         row.ms_compiled = time_ms(lambda: call(compiled, args, seed), row.device, opts.repeats, opts.warmup)
-    except Exception as exc:  # noqa: BLE001 - any compile failure is a result, not a crash
+    except Exception as exc:  # any compile failure is a result, not a crash
         row.compile_error = describe(exc)
 
 
@@ -394,7 +389,7 @@ def run_row(op: OpSpec, device: str, dtype: torch.dtype, n: int, B: int, opts, b
         row.ms_eager = time_ms(lambda: call(op.ref, args, seed), device, opts.repeats, opts.warmup)
         if opts.compile:
             _time_compiled(row, op, x, seed, want, opts)
-    except Exception as exc:  # noqa: BLE001 - an error is recorded and turns the exit status non-zero
+    except Exception as exc:  # an error is recorded and turns the exit status non-zero
         row.error = describe(exc)
         return row
     _derive(row, bandwidth[device]["GBps"])
@@ -499,7 +494,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--warmup", type=int, help="untimed calls first (default 2; --quick: 1)")
     p.add_argument("--threads", type=int, help="CPU threads of torch and the ops (default: torch's)")
     p.add_argument("--quick", action="store_true", help="smoke run: n 16, B 1, few repeats")
-    p.add_argument("--ops", nargs="+", help="only these ops (default: all of " + ", ".join(sorted({o.name for o in OPS})) + ")")
+    p.add_argument("--ops", nargs="+",
+                   help="only these ops (default: all of " + ", ".join(sorted({o.name for o in OPS})) + ")")
     p.add_argument("--no-compile", dest="compile", action="store_false",
                    help="skip the torch.compile'd reference")
     p.add_argument("--bandwidth-gib", type=float, default=1.0, help="size of the bandwidth copy")

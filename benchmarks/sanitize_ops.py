@@ -33,12 +33,14 @@ def main() -> int:
                 u = t["u"].clone().requires_grad_()
                 ph = t["phase"].clone().requires_grad_()
                 out = [ops.stiffness_apply(u, ph, t["Ke"]), ops.load_vectors(ph, t["Fe"]),
-                       ops.energy_loss(u, ph, t["Ke"], t["Fe"]), ops.homogenized_tensor(u, ph, t["Ke"], t["Fe"], t["Ce"]),
+                       ops.energy_loss(u, ph, t["Ke"], t["Fe"]),
+                       ops.homogenized_tensor(u, ph, t["Ke"], t["Fe"], t["Ce"]),
                        *ops.element_fields(u, ph, t["C"], t["macro"]),
                        ops.phase_gradient(u, u, u, t["Ke"], t["Fe"])]
                 total = sum((o.double() ** 2).sum() for o in out)
                 total.backward()
-                results[dev] = [o.detach().cpu().double() for o in out] + [u.grad.cpu().double(), ph.grad.cpu().double()]
+                results[dev] = ([o.detach().cpu().double() for o in out]
+                                + [u.grad.cpu().double(), ph.grad.cpu().double()])
             torch.cuda.synchronize()
             for a, b in zip(results["cuda"], results["cpu"]):
                 err = ((a - b).abs().max() / b.abs().max().clamp_min(1e-30)).item()

@@ -104,13 +104,14 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 import torch
 
-from bench_env import RESULTS_DIR, cpus, describe, device_name, environment, fmt, format_table, slug, sync  # noqa: E402  (sets sys.path)
+# importing bench_env also makes phnet_cuda importable from a source checkout
+from bench_env import RESULTS_DIR, cpus, describe, device_name, environment, fmt, format_table, slug, sync
 
-import phnet_cuda  # noqa: E402
-from phnet_cuda.geometry import tubular_gyroid  # noqa: E402
-from phnet_cuda.problem import CellProblem  # noqa: E402
-from phnet_cuda.reference import assemble_loads, assemble_stiffness, dofs_to_field  # noqa: E402
-from phnet_cuda.solver import homogenize  # noqa: E402
+import phnet_cuda
+from phnet_cuda.geometry import tubular_gyroid
+from phnet_cuda.problem import CellProblem
+from phnet_cuda.reference import assemble_loads, assemble_stiffness, dofs_to_field
+from phnet_cuda.solver import homogenize
 
 try:
     import pyamg
@@ -312,7 +313,7 @@ def _worker_main(spec_json: str) -> int:
     spec = json.loads(spec_json)
     try:
         record = worker(spec)
-    except Exception as exc:  # noqa: BLE001 - reported to the parent as the row's error
+    except Exception as exc:  # reported to the parent as the row's error
         record = {"error": describe(exc)}
     print(RESULT_TAG + json.dumps(record), flush=True)
     return 0
@@ -490,7 +491,7 @@ def bench_cell(device: str, n: int, vf: float, opts, tmp: Path, progress) -> lis
             progress.update()
     try:
         check_cell(rows, arrays, tubular_gyroid(n, vf).numpy(), opts)
-    except Exception as exc:  # noqa: BLE001 - recorded as the cell's error
+    except Exception as exc:  # recorded as the cell's error
         for row in rows:
             if row.ran:
                 row.error = f"correctness check: {describe(exc)}"
@@ -537,7 +538,7 @@ def run_sweeps(device: str, opts, known: dict) -> dict:
         if point is None:
             try:
                 point = sweep_point(n, opts.sweep_vf, soft, method, device, opts)
-            except Exception as exc:  # noqa: BLE001 - recorded, the sweep goes on
+            except Exception as exc:  # recorded, the sweep goes on
                 point = {"n": n, "vf": opts.sweep_vf, "soft_ratio": soft, "method": method, "device": device,
                          "error": describe(exc)}
             if progress is not None:
@@ -670,7 +671,8 @@ def format_sweeps(sweeps: dict) -> str:
         for x in xs:
             cells = []
             for m in PROJECT_METHODS:
-                p = next((q for q in points if q["method"] == m and q["n" if key == "versus_n" else "soft_ratio"] == x), None)
+                p = next((q for q in points
+                          if q["method"] == m and q["n" if key == "versus_n" else "soft_ratio"] == x), None)
                 cells.append("-" if p is None or "error" in p else f"{p['iterations']}{'' if p['converged'] else '*'}")
             out.append(f"  {format(x, spec):>10}  " + "  ".join(f"{c:>10}" for c in cells))
     return "\n".join(out)

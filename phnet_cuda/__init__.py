@@ -23,9 +23,27 @@ The paths of earlier versions (``phnet_cuda.model``, ``.predict``, ``.train``, `
 ``.export``) are kept as thin re-exports.
 """
 
-from . import conventions, fem, geometry, materials, ops, reference, shapes
+# The compatibility modules of the old layout: imported here (before ``predict`` is bound to the
+# function) so that a later ``import phnet_cuda.predict`` cannot rebind the package attribute.
+from . import (
+    conventions,
+    data,
+    export,
+    fem,
+    geometry,
+    linalg,
+    materials,
+    model,
+    ops,
+    plots,
+    post,
+    reference,
+    shapes,
+    surrogate,
+)
 from ._lib import has_cuda_kernels, load_library
 from ._version import __version__ as __version__
+from .data import CellDataset, build_dataset, label_dataset
 from .materials import (
     anisotropic_phases,
     isotropic_stiffness,
@@ -34,17 +52,6 @@ from .materials import (
     two_phase_stiffness,
 )
 from .ops import element_fields, load_vectors, phase_gradient, residual, stiffness_apply
-from .problem import CellProblem, energy_loss, homogenized_tensor
-from .shapes import (
-    from_reference_convention,
-    lattice_matrix,
-    recover_stiffness,
-    strain_map,
-    to_reference_convention,
-    transform_stiffness,
-)
-from .solver import HomogenizationResult, homogenize
-from . import linalg, post
 from .post import (
     anisotropy_indices,
     change_base_material,
@@ -56,14 +63,18 @@ from .post import (
     worst_case_von_mises,
     yield_stress,
 )
-from . import data
-from .data import CellDataset, build_dataset, label_dataset
-from . import surrogate
-from .surrogate import PHNet, PHNetConfig, PredictionResult
-# The compatibility modules of the old layout: imported here (before ``predict`` is bound to the
-# function) so that a later ``import phnet_cuda.predict`` cannot rebind the package attribute.
-from . import export, model, plots
 from .predict import predict
+from .problem import CellProblem, energy_loss, homogenized_tensor
+from .shapes import (
+    from_reference_convention,
+    lattice_matrix,
+    recover_stiffness,
+    strain_map,
+    to_reference_convention,
+    transform_stiffness,
+)
+from .solver import HomogenizationResult, homogenize
+from .surrogate import PHNet, PHNetConfig, PredictionResult
 
 
 def __getattr__(name):

@@ -1,7 +1,7 @@
 """Element matrices of the 8-node trilinear hexahedron (cube of edge h, 2 x 2 x 2 Gauss).
 
-Local numbering (``conventions.NODE_OFFSETS``, restated in csrc/element_math.h): local node ``nd = 4 a + 2 b + c`` sits at
-offset (a, b, c) in {0, 1}^3 from the voxel's corner node (i, j, k); its dofs are
+Local numbering (``conventions.NODE_OFFSETS``, restated in csrc/element_math.h): local node
+``nd = 4 a + 2 b + c`` sits at offset (a, b, c) in {0, 1}^3 from the voxel's corner node (i, j, k); its dofs are
 ``3 nd + {0, 1, 2}`` (x, y, z). Everything is computed in float64.
 
 For a material C (any symmetric 6 x 6, also anisotropic):

@@ -1,5 +1,4 @@
-"""The PH-Net U-Net: moved to ``phnet_cuda.surrogate.model``; this path is kept for compatibility.
-"""
+"""The PH-Net U-Net: moved to ``phnet_cuda.surrogate.model``; this path is kept for compatibility."""
 
 from .surrogate.model import (
     ConvBlock,

@@ -1,8 +1,8 @@
 """The custom ops (``torch.ops.phnet.*``): Python entry points, fake kernels, autograd.
 
 Each wrapper is named after its op schema (``phnet::<name>``); ``residual`` is
-``energy_loss_backward`` with a unit gradient. Low-level, element-matrix level API; most users want the two-phase wrappers in
-``phnet_cuda.problem`` (``energy_loss``, ``homogenized_tensor``, ``CellProblem``).
+``energy_loss_backward`` with a unit gradient. Low-level, element-matrix level API; most users want the
+two-phase wrappers in ``phnet_cuda.problem`` (``energy_loss``, ``homogenized_tensor``, ``CellProblem``).
 
 Shapes (B batch, L load cases, M phases, n grid, J load columns):
     u, a         [B, L, 3, n, n, n]   node fields (docs/conventions.md layout)

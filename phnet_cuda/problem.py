@@ -108,11 +108,13 @@ class CellProblem:
         if u.dim() == 5 and u.shape[1] == 18 and tuple(u.shape[2:]) == (n, n, n):
             u = u.reshape(u.shape[0], 6, 3, n, n, n)
         if u.dim() != 6 or tuple(u.shape[1:]) != (6, 3, n, n, n):
-            raise ValueError(f"u must be [B, 6, 3, {n}, {n}, {n}] or [B, 18, {n}, {n}, {n}], got shape {tuple(u.shape)}")
+            raise ValueError(f"u must be [B, 6, 3, {n}, {n}, {n}] or [B, 18, {n}, {n}, {n}], "
+                             f"got shape {tuple(u.shape)}")
         if B is not None and u.shape[0] != B:
             raise ValueError(f"u has batch {u.shape[0]} but vox has batch {B}")
         if u.dtype != self.dtype or u.device != self.device:
-            raise ValueError(f"u must be {self.dtype} on {self.device} (the CellProblem's), got {u.dtype} on {u.device}")
+            raise ValueError(f"u must be {self.dtype} on {self.device} (the CellProblem's), "
+                             f"got {u.dtype} on {u.device}")
         return u
 
     # -- ops ---------------------------------------------------------------------------

@@ -62,3 +62,14 @@ def frame_with_pieces(n: int = 16) -> torch.Tensor:
     vox[2, 2, 2] = vox[3, 3, 3] = 1
     return vox
 
+
+
+def assert_rel_close(actual: torch.Tensor, expected: torch.Tensor, tol: float, msg: str | None = None) -> None:
+    """``torch.testing.assert_close`` with the error measured against the largest |expected| entry:
+    every |actual - expected| <= tol * max|expected| (shapes, and dtypes after the cast to
+    float64 on the CPU, must match). The tolerances of this project are written this way because
+    fields and stiffness tensors have entries of very different sizes, some exactly zero."""
+    a = actual.detach().cpu().double()
+    b = expected.detach().cpu().double()
+    scale = float(b.abs().max()) if b.numel() else 1.0
+    torch.testing.assert_close(a, b, rtol=0.0, atol=tol * max(scale, 1e-300), msg=msg)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from data.helpers import N1, tiny_spec
+
 from phnet_cuda import data
 from phnet_cuda.surrogate.checkpoint import atomic_save
 from phnet_cuda.surrogate.model import PHNet, PHNetConfig

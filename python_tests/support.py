@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import phnet_cuda
-from phnet_cuda.testing import TOL, frame_with_pieces, random_problem, random_spd, rel_err
+from phnet_cuda.testing import TOL, assert_rel_close, frame_with_pieces, random_problem, random_spd, rel_err
 
 CUDA_OK = torch.cuda.is_available() and phnet_cuda.has_cuda_kernels()
 CUDA_REASON = "no CUDA device (or library built without CUDA kernels)"
@@ -20,5 +20,15 @@ DEVICES = [
 ]
 DTYPES = [pytest.param(torch.float32, id="f32"), pytest.param(torch.float64, id="f64")]
 
-__all__ = ["CUDA_OK", "CUDA_REASON", "DEVICES", "DTYPES", "TOL", "frame_with_pieces", "random_problem", "random_spd",
-           "rel_err"]
+__all__ = [
+    "CUDA_OK",
+    "CUDA_REASON",
+    "DEVICES",
+    "DTYPES",
+    "TOL",
+    "assert_rel_close",
+    "frame_with_pieces",
+    "random_problem",
+    "random_spd",
+    "rel_err",
+]

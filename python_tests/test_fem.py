@@ -6,9 +6,9 @@ import math
 
 import pytest
 import torch
+from support import random_spd
 
 from phnet_cuda import fem, materials
-from support import random_spd
 
 
 def test_isotropic_stiffness_values():

@@ -140,7 +140,8 @@ def test_the_checker_sees_planted_violations(monkeypatch):
 
 def test_import_needs_only_torch_and_numpy():
     code = ("import sys, phnet_cuda; heavy = {'scipy', 'matplotlib', 'h5py', 'yaml', 'skimage', 'meshio', "
-            "'torch.distributed.run', 'phnet_cuda.surrogate.train'}; print(sorted(m for m in heavy if m in sys.modules))")
+            "'torch.distributed.run', 'phnet_cuda.surrogate.train'}; "
+            "print(sorted(m for m in heavy if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 import torch
+from support import DEVICES, DTYPES, TOL, assert_rel_close, random_problem, rel_err
 
-from support import DEVICES, DTYPES, TOL, random_problem, rel_err
 from phnet_cuda import ops, reference
 
 SIZES = [  # (B, L, M, n)
@@ -33,27 +33,27 @@ class TestAgainstReference:
         p = random_problem(B, L, M, n, dtype, device)
         out = ops.stiffness_apply(p["u"], p["phase"], p["Ke"])
         assert out.shape == p["u"].shape and out.dtype == dtype and out.device.type == device
-        assert rel_err(out, ref64(reference.stiffness_apply, p["u"], p["phase"], p["Ke"])) < TOL[dtype]
+        assert_rel_close(out, ref64(reference.stiffness_apply, p["u"], p["phase"], p["Ke"]), TOL[dtype])
 
     def test_load_vectors(self, device, dtype, B, L, M, n):
         p = random_problem(B, L, M, n, dtype, device)
         out = ops.load_vectors(p["phase"], p["Fe"])
         assert out.shape == (B, L, 3, n, n, n)
-        assert rel_err(out, ref64(reference.load_vectors, p["phase"], p["Fe"])) < TOL[dtype]
+        assert_rel_close(out, ref64(reference.load_vectors, p["phase"], p["Fe"]), TOL[dtype])
 
     def test_energy(self, device, dtype, B, L, M, n):
         p = random_problem(B, L, M, n, dtype, device)
         out = ops.energy_loss(p["u"], p["phase"], p["Ke"], p["Fe"])
         assert out.shape == (B, L)
         ref = ref64(reference.energy_loss, p["u"], p["phase"], p["Ke"], p["Fe"])
-        assert rel_err(out, ref) < 10 * TOL[dtype]
+        assert_rel_close(out, ref, 10 * TOL[dtype])
 
     def test_energy_backward(self, device, dtype, B, L, M, n):
         p = random_problem(B, L, M, n, dtype, device)
         g = torch.randn(B, L, dtype=dtype, device=device)
         out = torch.ops.phnet.energy_loss_backward(g, p["u"], p["phase"], p["Ke"], p["Fe"])
         ref = ref64(reference.energy_loss_backward, g, p["u"], p["phase"], p["Ke"], p["Fe"])
-        assert rel_err(out, ref) < TOL[dtype]
+        assert_rel_close(out, ref, TOL[dtype])
 
     def test_homogenized_sum(self, device, dtype, B, L, M, n):
         if L > 6:
@@ -62,7 +62,7 @@ class TestAgainstReference:
         out = ops.homogenized_tensor(p["u"], p["phase"], p["Ke"], p["Fe"], p["Ce"])
         ref = ref64(reference.homogenized_tensor, p["u"], p["phase"], p["Ke"], p["Fe"], p["Ce"])
         assert out.shape == (B, L, L)
-        assert rel_err(out, ref) < 10 * TOL[dtype]
+        assert_rel_close(out, ref, 10 * TOL[dtype])
         assert torch.equal(out, out.transpose(1, 2))
 
     def test_phase_gradient(self, device, dtype, B, L, M, n):
@@ -72,7 +72,7 @@ class TestAgainstReference:
         out = ops.phase_gradient(a, p["u"], b, p["Ke"], p["Fe"])
         assert out.shape == (B, M, n, n, n)
         ref = ref64(reference.phase_gradient, a, p["u"], b, p["Ke"], p["Fe"])
-        assert rel_err(out, ref) < TOL[dtype]
+        assert_rel_close(out, ref, TOL[dtype])
 
     def test_element_fields(self, device, dtype, B, L, M, n):
         p = random_problem(B, L, M, n, dtype, device)
@@ -80,8 +80,8 @@ class TestAgainstReference:
         eps, sig = ops.element_fields(p["u"], p["phase"], p["C"], macro)
         eps_r, sig_r = ref64(reference.element_fields, p["u"], p["phase"], p["C"], macro)
         assert eps.shape == sig.shape == (B, L, 6, n, n, n)
-        assert rel_err(eps, eps_r) < TOL[dtype]
-        assert rel_err(sig, sig_r) < TOL[dtype]
+        assert_rel_close(eps, eps_r, TOL[dtype])
+        assert_rel_close(sig, sig_r, TOL[dtype])
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -90,8 +90,8 @@ def test_broadcast_element_matrices(device):
     p = random_problem(3, 6, 2, 4, torch.float64, device, batched_mats=False)
     u, ph, Ke, Fe, Ce = p["u"], p["phase"], p["Ke"], p["Fe"], p["Ce"]
     full = {k: v.expand(3, *v.shape[1:]).contiguous() for k, v in dict(Ke=Ke, Fe=Fe, Ce=Ce).items()}
-    assert rel_err(ops.stiffness_apply(u, ph, Ke), ops.stiffness_apply(u, ph, full["Ke"])) < 1e-14
-    assert rel_err(ops.energy_loss(u, ph, Ke, Fe), ops.energy_loss(u, ph, full["Ke"], full["Fe"])) < 1e-14
+    assert_rel_close(ops.stiffness_apply(u, ph, Ke), ops.stiffness_apply(u, ph, full["Ke"]), 1e-14)
+    assert_rel_close(ops.energy_loss(u, ph, Ke, Fe), ops.energy_loss(u, ph, full["Ke"], full["Fe"]), 1e-14)
     assert rel_err(ops.homogenized_tensor(u, ph, Ke, Fe, Ce),
                    ops.homogenized_tensor(u, ph, full["Ke"], full["Fe"], full["Ce"])) < 1e-14
 
@@ -127,14 +127,14 @@ def test_deterministic(device):
     assert torch.equal(e1, e2)
 
 
-def _opcheck_cases(device):
+def _opcheck_cases(device, grad: bool):
     p = random_problem(2, 6, 2, 3, torch.float64, device)
-    u = p["u"].requires_grad_()
-    ph = p["phase"].requires_grad_()
-    a = torch.randn_like(p["u"]).requires_grad_()
-    b = torch.randn_like(p["u"]).requires_grad_()
-    g = torch.randn(2, 6, dtype=torch.float64, device=device).requires_grad_()
-    macro = torch.randn(2, 6, 6, dtype=torch.float64, device=device).requires_grad_()
+    u = p["u"].requires_grad_(grad)
+    ph = p["phase"].requires_grad_(grad)
+    a = torch.randn_like(p["u"]).requires_grad_(grad)
+    b = torch.randn_like(p["u"]).requires_grad_(grad)
+    g = torch.randn(2, 6, dtype=torch.float64, device=device).requires_grad_(grad)
+    macro = torch.randn(2, 6, 6, dtype=torch.float64, device=device).requires_grad_(grad)
     return {
         "stiffness_apply": (u, ph, p["Ke"]),
         "load_vectors": (ph, p["Fe"]),
@@ -149,6 +149,7 @@ def _opcheck_cases(device):
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("name", ["stiffness_apply", "load_vectors", "energy_loss", "energy_loss_backward",
                                   "homogenized_tensor", "phase_gradient", "element_fields"])
-def test_opcheck(device, name):
-    args = _opcheck_cases(device)[name]
+@pytest.mark.parametrize("grad", [True, False], ids=["grad", "nograd"])
+def test_opcheck(device, name, grad):
+    args = _opcheck_cases(device, grad)[name]
     torch.library.opcheck(getattr(torch.ops.phnet, name).default, args)

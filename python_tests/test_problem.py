@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from support import DEVICES, assert_rel_close
 
 import phnet_cuda
 from phnet_cuda import CellProblem, energy_loss, homogenized_tensor, reference
-from support import DEVICES, rel_err
 
 
 def _cell(B=2, n=4, seed=0):
@@ -27,7 +27,7 @@ def test_energy_loss_matches_reference_and_layouts(device):
     prob = CellProblem(4, E=2.0, nu=0.25, dtype=torch.float64)
     phase = prob.phases(vox)
     ref = reference.energy_loss(u.cpu().double(), phase, prob.Ke, prob.Fe)
-    assert rel_err(none, ref) < 1e-5
+    assert_rel_close(none, ref, 1e-5)
     flat = energy_loss(u.reshape(2, 18, 4, 4, 4), vox, E=2.0, nu=0.25, reduction="none")
     assert torch.equal(flat, none)
     assert torch.allclose(energy_loss(u, vox, E=2.0, nu=0.25, reduction="sum"), none.sum())
@@ -41,17 +41,17 @@ def test_energy_loss_per_sample_materials():
     per = energy_loss(u, vox, E=E, nu=nu, reduction="none")
     for b in range(3):
         one = energy_loss(u[b:b + 1], vox[b:b + 1], E=float(E[b]), nu=float(nu[b]), reduction="none")
-        assert rel_err(per[b], one[0]) < 1e-6
+        assert_rel_close(per[b], one[0], 1e-6)
 
 
 def test_energy_scales_with_E():
     vox, u = _cell()
     e1 = energy_loss(u.double(), vox, E=1.0, reduction="none")
     e3 = energy_loss(u.double(), vox, E=3.0, reduction="none")
-    assert rel_err(e3, 3 * e1) < 1e-13
+    assert_rel_close(e3, 3 * e1, 1e-13)
     C1 = homogenized_tensor(u.double(), vox, E=1.0)
     C3 = homogenized_tensor(u.double(), vox, E=3.0)
-    assert rel_err(C3, 3 * C1) < 1e-13
+    assert_rel_close(C3, 3 * C1, 1e-13)
 
 
 def test_energy_loss_autograd_is_residual():
@@ -59,7 +59,7 @@ def test_energy_loss_autograd_is_residual():
     u = u.double().requires_grad_()
     energy_loss(u, vox, reduction="sum").backward()
     prob = CellProblem(4, dtype=torch.float64)
-    assert rel_err(u.grad, prob.residual(u.detach(), vox)) < 1e-13
+    assert_rel_close(u.grad, prob.residual(u.detach(), vox), 1e-13)
 
 
 def test_homogenized_tensor_design_sensitivity():
@@ -90,8 +90,8 @@ def test_element_fields_api():
     e1, s1 = prob.element_fields(u.double(), vox, macro_strain=E)
     assert e1.shape == (2, 6, 4, 4, 4)
     # Superposition of the six load cases.
-    assert rel_err(e1, torch.einsum("i,bipxyz->bpxyz", E, eps)) < 1e-13
-    assert rel_err(s1, torch.einsum("i,bipxyz->bpxyz", E, sig)) < 1e-13
+    assert_rel_close(e1, torch.einsum("i,bipxyz->bpxyz", E, eps), 1e-13)
+    assert_rel_close(s1, torch.einsum("i,bipxyz->bpxyz", E, sig), 1e-13)
 
 
 def test_cell_problem_reuses_matrices():
@@ -128,9 +128,11 @@ def test_op_errors_name_argument_shape_dtype_device():
     prob = CellProblem(3, dtype=torch.float64)
     u = torch.zeros(1, 6, 3, 3, 3, 3, dtype=torch.float64)
     phase = prob.phases(torch.ones(1, 3, 3, 3))
-    with pytest.raises(RuntimeError, match=r"stiffness_apply: argument 'u' must be a 6-D field .*got shape \[1, 6, 3, 3, 3\]"):
+    with pytest.raises(RuntimeError,
+                       match=r"stiffness_apply: argument 'u' must be a 6-D field .*got shape \[1, 6, 3, 3, 3\]"):
         torch.ops.phnet.stiffness_apply(u[..., 0], phase, prob.Ke)
-    with pytest.raises(RuntimeError, match=r"argument 'phase' must have the dtype of 'u' \(Double\), got shape .*dtype Float"):
+    with pytest.raises(RuntimeError,
+                       match=r"argument 'phase' must have the dtype of 'u' \(Double\), got shape .*dtype Float"):
         torch.ops.phnet.stiffness_apply(u, phase.float(), prob.Ke)
     with pytest.raises(RuntimeError, match=r"argument 'Ke' must be per-phase matrices \[1 \(or 1\), 2, 24, 24\]"):
         torch.ops.phnet.stiffness_apply(u, phase, prob.Ke[:, :, :23])
@@ -138,7 +140,8 @@ def test_op_errors_name_argument_shape_dtype_device():
         torch.ops.phnet.stiffness_apply(u, torch.zeros(1, 2, 4, 4, 4, dtype=torch.float64), prob.Ke)
     with pytest.raises(RuntimeError, match=r"argument 'u' must be float32 or float64, got .*dtype Int"):
         torch.ops.phnet.stiffness_apply(u.int(), phase, prob.Ke)
-    with pytest.raises(RuntimeError, match=r"energy_loss: argument 'Fe' must be per-phase matrices \[1 \(or 1\), 2, 24, 6\]"):
+    with pytest.raises(RuntimeError,
+                       match=r"energy_loss: argument 'Fe' must be per-phase matrices \[1 \(or 1\), 2, 24, 6\]"):
         torch.ops.phnet.energy_loss(u, phase, prob.Ke, prob.Fe[..., :5])
     Kbad = prob.Ke.clone()
     Kbad[0, 0, 0, 1] += 1.0
@@ -146,7 +149,8 @@ def test_op_errors_name_argument_shape_dtype_device():
         torch.ops.phnet.energy_loss(u, phase, Kbad, prob.Fe)
     with pytest.raises(RuntimeError, match=r"homogenized_tensor: argument 'u' must have 1 <= L <= 6"):
         torch.ops.phnet.homogenized_tensor(torch.zeros(1, 7, 3, 3, 3, 3, dtype=torch.float64), phase, prob.Ke,
-                                           torch.zeros(1, 2, 24, 7, dtype=torch.float64), torch.zeros(1, 2, 7, 7, dtype=torch.float64))
+                                           torch.zeros(1, 2, 24, 7, dtype=torch.float64),
+                                           torch.zeros(1, 2, 7, 7, dtype=torch.float64))
     with pytest.raises(RuntimeError, match=r"phase_gradient: argument 'a' must have L = 6 load cases"):
         torch.ops.phnet.phase_gradient(u[:, :2], u, u, prob.Ke, prob.Fe)
     with pytest.raises(RuntimeError, match=r"element_fields: argument 'macro_strain' must be \[1, 6, 6\]"):

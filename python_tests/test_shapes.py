@@ -22,10 +22,10 @@ import pytest
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 import torch
+from support import assert_rel_close, rel_err
 
 from phnet_cuda import CellProblem, energy_loss, homogenized_tensor, ops, shapes
 from phnet_cuda.materials import two_phase_stiffness
-from support import rel_err
 
 SHAPES = [(75.0, 80.0, 85.0, 1.0, 1.3, 2.0), (90.0, 70.0, 90.0, 1.0, 1.0, 1.0),
           (60.0, 90.0, 100.0, 1.5, 1.0, 1.0)]
@@ -152,9 +152,9 @@ def test_transformation_matches_direct_fe_on_parallelepiped(shape, n):
     direct = direct_solution(vox, shape)
     cube = cube_route(vox, shape)
     CH_direct = torch.from_numpy(direct["CH"])
-    assert rel_err(cube["CH"], CH_direct) < AGREE
+    assert_rel_close(cube["CH"], CH_direct, AGREE)
     # The public entry points give the same recovered tensor from the same cube displacements.
-    assert rel_err(cube["prob"].homogenized_tensor(cube["u"], cube["vox"])[0], CH_direct) < AGREE
+    assert_rel_close(cube["prob"].homogenized_tensor(cube["u"], cube["vox"])[0], CH_direct, AGREE)
     assert rel_err(homogenized_tensor(cube["u"], cube["vox"], nu=NU, soft_ratio=SOFT, shape=shape)[0],
                    CH_direct) < AGREE
     # Displacements correspond node by node: w_j = J^-T sum_i M_ij u_hat_i (raw J and its M;
@@ -173,12 +173,12 @@ def test_solid_sheared_cell_gives_base_material(shape):
     prob = CellProblem(n, E=2.0, nu=NU, shape=shape, dtype=torch.float64)
     zero = torch.zeros(1, 6, 3, n, n, n, dtype=torch.float64)
     CH = prob.homogenized_tensor(zero, torch.from_numpy(vox)[None])[0]
-    assert rel_err(CH, prob.C[0, 0]) < 1e-12
+    assert_rel_close(CH, prob.C[0, 0], 1e-12)
     assert rel_err(prob.C_hat[0, 0], prob.C[0, 0]) > 1e-2  # the cube material really is transformed
     # Uniform material: no loads on the cube, and the direct model agrees.
     assert prob.load_vectors(torch.from_numpy(vox)[None]).abs().max() < 1e-13 * prob.Fe.abs().max()
     direct = direct_solution(vox, shape, E=2.0)
-    assert rel_err(torch.from_numpy(direct["CH"]), prob.C[0, 0]) < 1e-12
+    assert_rel_close(torch.from_numpy(direct["CH"]), prob.C[0, 0], 1e-12)
 
 
 def test_element_fields_are_physical():
@@ -196,16 +196,16 @@ def test_element_fields_are_physical():
         eps_direct = np.eye(6)[j][None] - np.einsum("epa,ea->ep", B_avg, ue)
         C_e = v[:, None, None] * direct["C2"][0] + (1 - v)[:, None, None] * direct["C2"][1]
         sig_direct = np.einsum("epq,eq->ep", C_e, eps_direct)
-        assert rel_err(eps[0, j].reshape(6, -1).T, torch.from_numpy(eps_direct)) < AGREE
-        assert rel_err(sig[0, j].reshape(6, -1).T, torch.from_numpy(sig_direct)) < AGREE
+        assert_rel_close(eps[0, j].reshape(6, -1).T, torch.from_numpy(eps_direct), AGREE)
+        assert_rel_close(sig[0, j].reshape(6, -1).T, torch.from_numpy(sig_direct), AGREE)
     # Cell averages: <eps> = e_j and, at the solution, <sigma> = C^H_Q e_j.
-    assert rel_err(eps[0].mean(dim=(2, 3, 4)), torch.eye(6, dtype=torch.float64)) < 1e-12
-    assert rel_err(sig[0].mean(dim=(2, 3, 4)).T, torch.from_numpy(direct["CH"])) < AGREE
+    assert_rel_close(eps[0].mean(dim=(2, 3, 4)), torch.eye(6, dtype=torch.float64), 1e-12)
+    assert_rel_close(sig[0].mean(dim=(2, 3, 4)).T, torch.from_numpy(direct["CH"]), AGREE)
     # Superposition under a physical macroscopic strain.
     E = torch.tensor([1.0, 0.5, 0.0, 0.2, 0.0, -0.3], dtype=torch.float64)
     e1, s1 = cube["prob"].element_fields(cube["u"], cube["vox"], macro_strain=E)
-    assert rel_err(e1, torch.einsum("i,bipxyz->bpxyz", E, eps)) < 1e-13
-    assert rel_err(s1, torch.einsum("i,bipxyz->bpxyz", E, sig)) < 1e-13
+    assert_rel_close(e1, torch.einsum("i,bipxyz->bpxyz", E, eps), 1e-13)
+    assert_rel_close(s1, torch.einsum("i,bipxyz->bpxyz", E, sig), 1e-13)
 
 
 def test_energy_loss_is_physical_energy_density():
@@ -231,11 +231,11 @@ def test_energy_loss_is_physical_energy_density():
     phase = prob.phases(torch.from_numpy(vox)[None])
     CH_hat = ops.homogenized_tensor(u, phase, prob.Ke, prob.Fe, prob.Ce)[0]
     Cvol = torch.einsum("mxyz,mpq->pq", phase[0], prob.Ce[0])
-    assert rel_err(torch.diagonal(CH_hat), torch.diagonal(Cvol) + 2 * torch.from_numpy(L)) < 1e-12
+    assert_rel_close(torch.diagonal(CH_hat), torch.diagonal(Cvol) + 2 * torch.from_numpy(L), 1e-12)
     # Autograd of the loss is the cube residual.
     ug = u.clone().requires_grad_()
     prob.energy_loss(ug, torch.from_numpy(vox)[None], reduction="sum").backward()
-    assert rel_err(ug.grad, prob.residual(u, torch.from_numpy(vox)[None])) < 1e-13
+    assert_rel_close(ug.grad, prob.residual(u, torch.from_numpy(vox)[None]), 1e-13)
 
 
 # ------------------------------------------------------------------------------ parameters
@@ -298,7 +298,7 @@ def test_unit_cube_is_identity():
     assert torch.equal(cube.homogenized_tensor(u, vox), plain.homogenized_tensor(u, vox))
     assert torch.equal(cube.energy_loss(u, vox, "none"), plain.energy_loss(u, vox, "none"))
     for a, b in zip(cube.element_fields(u, vox), plain.element_fields(u, vox)):
-        assert rel_err(a, b) < 1e-15
+        assert_rel_close(a, b, 1e-15)
 
 
 def test_strain_map_properties():
@@ -311,11 +311,11 @@ def test_strain_map_properties():
         T[a, b] = T[b, a] = e[K] if a == b else e[K] / 2
     That = J.T @ T @ J
     voigt = torch.stack([That[a, b] * (1 if a == b else 2) for a, b in shapes.VOIGT_PAIRS])
-    assert rel_err(M @ e, voigt) < 1e-14
-    assert rel_err(shapes.strain_map(torch.linalg.inv(J)) @ M, torch.eye(6, dtype=torch.float64)) < 1e-14
-    assert rel_err(shapes.strain_map(3 * J), 9 * M) < 1e-14
+    assert_rel_close(M @ e, voigt, 1e-14)
+    assert_rel_close(shapes.strain_map(torch.linalg.inv(J)) @ M, torch.eye(6, dtype=torch.float64), 1e-14)
+    assert_rel_close(shapes.strain_map(3 * J), 9 * M, 1e-14)
     C = two_phase_stiffness(1.0, NU, SOFT)
-    assert rel_err(shapes.recover_stiffness(shapes.transform_stiffness(C, M), M), C) < 1e-14
+    assert_rel_close(shapes.recover_stiffness(shapes.transform_stiffness(C, M), M), C, 1e-14)
     with pytest.raises(ValueError, match="must be invertible"):
         shapes.strain_map(torch.zeros(3, 3))
 
@@ -327,14 +327,14 @@ def test_scale_invariance():
     vox = random_vox(n, seed=8)
     base, scaled = SHAPES[0], SHAPES[0][:3] + tuple(3.0 * x for x in SHAPES[0][3:])
     direct = [torch.from_numpy(direct_solution(vox, s)["CH"]) for s in (base, scaled)]
-    assert rel_err(direct[1], direct[0]) < 1e-10
+    assert_rel_close(direct[1], direct[0], 1e-10)
     cube = cube_route(vox, scaled)
-    assert rel_err(cube["CH"], direct[0]) < AGREE
+    assert_rel_close(cube["CH"], direct[0], AGREE)
     probs = [CellProblem(n, soft_ratio=SOFT, shape=s, dtype=torch.float64) for s in (base, scaled)]
-    assert rel_err(probs[1].C_hat, probs[0].C_hat) < 1e-14
+    assert_rel_close(probs[1].C_hat, probs[0].C_hat, 1e-14)
     u = cube["u"]
-    assert rel_err(probs[1].energy_loss(u, cube["vox"], "none"), probs[0].energy_loss(u, cube["vox"], "none")) < 1e-13
-    assert rel_err(probs[1].homogenized_tensor(u, cube["vox"]), probs[0].homogenized_tensor(u, cube["vox"])) < 1e-13
+    assert_rel_close(probs[1].energy_loss(u, cube["vox"], "none"), probs[0].energy_loss(u, cube["vox"], "none"), 1e-13)
+    assert_rel_close(probs[1].homogenized_tensor(u, cube["vox"]), probs[0].homogenized_tensor(u, cube["vox"]), 1e-13)
 
 
 def test_batched_shapes_match_one_by_one():
@@ -357,12 +357,12 @@ def test_batched_shapes_match_one_by_one():
     for b in range(B):
         one = CellProblem(n, E=float(E[b]), soft_ratio=SOFT, shape=SHAPES[b], dtype=torch.float64)
         sl = slice(b, b + 1)
-        assert rel_err(CH[b], one.homogenized_tensor(u[sl], vox[sl])[0]) < 1e-14
-        assert rel_err(L[b], one.energy_loss(u[sl], vox[sl], "none")[0]) < 1e-14
+        assert_rel_close(CH[b], one.homogenized_tensor(u[sl], vox[sl])[0], 1e-14)
+        assert_rel_close(L[b], one.energy_loss(u[sl], vox[sl], "none")[0], 1e-14)
         e1, s1 = one.element_fields(u[sl], vox[sl])
         assert rel_err(eps[b], e1[0]) < 1e-14 and rel_err(sig[b], s1[0]) < 1e-14
         ref = homogenized_tensor(u[sl], vox[sl], soft_ratio=SOFT, shape=SHAPES[b])[0]
-        assert rel_err(CH_shared[b], ref) < 1e-14
+        assert_rel_close(CH_shared[b], ref, 1e-14)
 
 
 def test_functional_cache_keys_include_shape():
@@ -387,8 +387,8 @@ def test_reference_convention_example(a_yz):
     ref = (90.0, a_yz, 90.0, 1.2, 0.8, 1.5)
     ours = shapes.from_reference_convention(ref)
     expect = torch.tensor([90.0, a_yz, 90.0, 1.2, 0.8, 1.5 / math.sin(math.radians(a_yz))], dtype=torch.float64)
-    assert rel_err(ours, expect) < 1e-14
-    assert rel_err(shapes.to_reference_convention(expect), torch.tensor(ref, dtype=torch.float64)) < 1e-14
+    assert_rel_close(ours, expect, 1e-14)
+    assert_rel_close(shapes.to_reference_convention(expect), torch.tensor(ref, dtype=torch.float64), 1e-14)
 
 
 def test_reference_convention_round_trip_and_same_cell():
@@ -397,14 +397,14 @@ def test_reference_convention_round_trip_and_same_cell():
                      0.5 + torch.rand(16, 3, generator=g, dtype=torch.float64)], dim=1)
     ours = shapes.from_reference_convention(ref)
     # Same lattice matrix, not just up to a rotation: C^H are comparable as they are.
-    assert rel_err(shapes.lattice_matrix(ours), shapes.reference_lattice_matrix(ref)) < 1e-13
-    assert rel_err(shapes.to_reference_convention(ours), ref) < 1e-13
+    assert_rel_close(shapes.lattice_matrix(ours), shapes.reference_lattice_matrix(ref), 1e-13)
+    assert_rel_close(shapes.to_reference_convention(ours), ref, 1e-13)
     S = torch.tensor(SHAPES, dtype=torch.float64)
-    assert rel_err(shapes.from_reference_convention(shapes.to_reference_convention(S)), S) < 1e-13
+    assert_rel_close(shapes.from_reference_convention(shapes.to_reference_convention(S)), S, 1e-13)
     # The reference scales S T to unit volume; CellProblem's J is exactly that matrix.
     J_ref = shapes.reference_lattice_matrix(ref[0])
     prob = CellProblem(2, shape=ours[0], dtype=torch.float64)
-    assert rel_err(prob.J[0], J_ref / ref[0, 3:].prod() ** (1.0 / 3.0)) < 1e-13
+    assert_rel_close(prob.J[0], J_ref / ref[0, 3:].prod() ** (1.0 / 3.0), 1e-13)
     with pytest.raises(ValueError, match=r"angles .* must lie in \(0, 180\) degrees"):
         shapes.from_reference_convention((90, 0, 90, 1, 1, 1))
 
@@ -416,6 +416,6 @@ def test_float32_matches_float64():
     p64 = CellProblem(n, soft_ratio=SOFT, shape=SHAPES[2], dtype=torch.float64)
     p32 = CellProblem(n, soft_ratio=SOFT, shape=SHAPES[2], dtype=torch.float32)
     assert p32.C_hat.dtype == p32.M.dtype == p32.Ke.dtype == torch.float32
-    assert rel_err(p32.energy_loss(u.float(), vox, "none"), p64.energy_loss(u, vox, "none")) < 1e-5
-    assert rel_err(p32.homogenized_tensor(u.float(), vox), p64.homogenized_tensor(u, vox)) < 1e-5
-    assert rel_err(p32.element_fields(u.float(), vox)[1], p64.element_fields(u, vox)[1]) < 1e-5
+    assert_rel_close(p32.energy_loss(u.float(), vox, "none"), p64.energy_loss(u, vox, "none"), 1e-5)
+    assert_rel_close(p32.homogenized_tensor(u.float(), vox), p64.homogenized_tensor(u, vox), 1e-5)
+    assert_rel_close(p32.element_fields(u.float(), vox)[1], p64.element_fields(u, vox)[1], 1e-5)

@@ -32,6 +32,7 @@ from .train import cmd_train
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``phnet`` argument parser with every command's subparser registered."""
     parser = argparse.ArgumentParser(prog="phnet", description="Periodic voxel homogenization (phnet_cuda).")
     sub = parser.add_subparsers(dest="command", required=True)
     demo.add_parser(sub)
@@ -44,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    """Run the ``phnet`` command line on ``argv`` (default ``sys.argv[1:]``) and return the exit status;
+    errors in user input print a one-line message and return ``EXIT_USAGE`` (2)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -9,6 +9,8 @@ from .common import UserError, _device
 
 
 def cmd_dataset_build(args) -> int:
+    """``phnet dataset build``: build (or resume) a dataset file and print a summary; returns the exit
+    status (0, or 130 when interrupted)."""
     from .. import data
     if args.scale is not None and not 0 < args.scale <= 1:
         raise UserError(f"--scale: expected a number in (0, 1], got {args.scale:g}")
@@ -23,15 +25,17 @@ def cmd_dataset_build(args) -> int:
         print(f"interrupted: {args.out} keeps the chunks written so far; re-run the same command to resume",
               file=sys.stderr)
         return 130
-    print(f"{res['path']}: {res['status']}, {res['chunks_done']}/{res['chunks']} chunks, {res['geometries']} cell slots "
-          f"({res['built']} built, {res['rejected']} rejected, {res['skipped']} out of range), {res['samples']} samples, "
-          f"{res['seconds']:.1f} s")
+    print(f"{res['path']}: {res['status']}, {res['chunks_done']}/{res['chunks']} chunks, {res['geometries']} "
+          f"cell slots ({res['built']} built, {res['rejected']} rejected, {res['skipped']} out of range), "
+          f"{res['samples']} samples, {res['seconds']:.1f} s")
     if res["status"] != "complete":
         print("re-run the same command to continue the build")
     return 0
 
 
 def cmd_dataset_label(args) -> int:
+    """``phnet dataset label``: store numerical C^H for a split of a dataset file; returns the exit status
+    (0, 1 if some sample did not converge, 130 when interrupted)."""
     from .. import data
     if args.batch < 1:
         raise UserError(f"--batch: expected an integer >= 1, got {args.batch}")
@@ -51,6 +55,8 @@ def cmd_dataset_label(args) -> int:
 
 
 def cmd_dataset_info(args) -> int:
+    """``phnet dataset info``: print a dataset file's summary (as text, or as JSON with ``--json``);
+    returns 0."""
     from .. import data
     info = data.dataset_info(args.file, verify=args.verify)
     if args.json:
@@ -82,7 +88,8 @@ def add_parser(sub) -> None:
     build = dsub.add_parser("build", help="build (or resume) a dataset file")
     build.add_argument("--spec", required=True, help="dataset1, dataset2, or a custom .yaml/.json spec")
     build.add_argument("--out", required=True, help="output .h5 file (an unfinished one with the same spec is resumed)")
-    build.add_argument("--n", type=int, default=None, help="voxels per edge (default: the spec's, 48 for the built-ins)")
+    build.add_argument("--n", type=int, default=None,
+                       help="voxels per edge (default: the spec's, 48 for the built-ins)")
     build.add_argument("--scale", type=float, default=None,
                        help="small version: samples per cell and types per group times SCALE in (0, 1]; vf grid kept")
     build.add_argument("--seed", type=int, default=None, help="override the spec's seed")

@@ -14,9 +14,11 @@ from .common import UserError, _device, _format_constants, _format_matrix, _pars
 
 
 def cmd_demo(args) -> int:
-    from ..problem import CellProblem
+    """``phnet demo``: homogenize a library cell with the solver and PH-Net, post-process it and write the
+    report JSON and figures to ``--out``; returns 0 if the solver converged, else 1."""
     from ..geometry import cell_types, make_cell, tubular_gyroid
     from ..post import engineering_constants, von_mises
+    from ..problem import CellProblem
     from ..solver import homogenize
 
     device = _device(args.device)

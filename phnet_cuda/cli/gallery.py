@@ -8,6 +8,7 @@ from .common import UserError
 
 
 def cmd_gallery(args) -> int:
+    """``phnet gallery``: render PNG sheets of the library's cell types into ``--out``; returns 0."""
     from ..geometry.gallery import render_gallery
     if args.n < 4:
         raise UserError(f"--n: expected an integer >= 4, got {args.n}")

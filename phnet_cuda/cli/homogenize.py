@@ -10,6 +10,8 @@ from .common import _add_cell_arguments, _device, _format_constants, _format_mat
 
 
 def cmd_homogenize(args) -> int:
+    """``phnet homogenize``: solve for C^H of every cell in the .npy file, print it (and write ``--out`` JSON);
+    returns 0 if the solver converged, else 1."""
     from ..post import engineering_constants
     from ..solver import homogenize
     shape = _parse_shape(args.shape)
@@ -22,7 +24,8 @@ def cmd_homogenize(args) -> int:
     for b, CH in enumerate(CHs.cpu()):
         print(f"cell {b}: C^H (Voigt xx yy zz yz xz xy):\n{_format_matrix(CH)}")
         print(f"engineering constants:\n{_format_constants(engineering_constants(CH))}")
-        reports.append(_report(CH, res, {"cell": b, "volume_fraction": float(np.mean(vox[b] if vox.ndim == 4 else vox))}))
+        reports.append(_report(CH, res,
+                               {"cell": b, "volume_fraction": float(np.mean(vox[b] if vox.ndim == 4 else vox))}))
     print(f"{res.iterations} iterations, max residual {float(res.residual.max()):.2e}, "
           f"{'converged' if res.converged else 'NOT converged'}, {res.seconds:.2f} s"
           + (f", rigid motions of {res.deflated} hinged/floating solid pieces deflated" if res.deflated else ""))

@@ -9,6 +9,9 @@ from .common import _add_cell_arguments, _device, _format_constants, _format_mat
 
 
 def cmd_predict(args) -> int:
+    """``phnet predict``: PH-Net's C^H of every cell in the .npy file with certified upper bounds of its
+    diagonal (optionally refined by the solver), printed and written to ``--out``; returns the exit status
+    (1 only when ``--refine-tol`` was not reached)."""
     from ..post import engineering_constants
     from ..surrogate.predict import predict
 
@@ -39,8 +42,10 @@ def cmd_predict(args) -> int:
                         "bound_gap": None if gaps is None else gaps[b].tolist()})
     t = res.timings
     print(f"timings: network {t['network'] * 1e3:.1f} ms, stage {t['stage'] * 1e3:.1f} ms "
-          f"({res.cg_steps} block-Jacobi CG step{'' if res.cg_steps == 1 else 's'}), refine {t['refine'] * 1e3:.1f} ms "
-          f"({res.iterations} iteration{'' if res.iterations == 1 else 's'}), total {t['total'] * 1e3:.1f} ms; checkpoint {res.checkpoint}")
+          f"({res.cg_steps} block-Jacobi CG step{'' if res.cg_steps == 1 else 's'}), "
+          f"refine {t['refine'] * 1e3:.1f} ms "
+          f"({res.iterations} iteration{'' if res.iterations == 1 else 's'}), total {t['total'] * 1e3:.1f} ms; "
+          f"checkpoint {res.checkpoint}")
     if args.out:
         with open(args.out, "w") as fh:
             json.dump({"cells": reports, "timings": t, "iterations": res.iterations, "cg_steps": res.cg_steps,

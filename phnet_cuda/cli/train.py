@@ -6,6 +6,8 @@ import json
 
 
 def cmd_train(args) -> int:
+    """``phnet train``: run label-free PH-Net training with the parsed arguments and print the run's summary
+    as JSON; returns 0."""
     from ..surrogate.train import config_from_args, train
 
     summary = train(config_from_args(args))

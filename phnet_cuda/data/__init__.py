@@ -40,7 +40,6 @@ from .info import dataset_info
 from .label import label_dataset
 from .loader import CellDataset, collate, make_loader, material_tensor, set_epoch, to_device
 from .plan import GENERATOR, Plan, fit_vf_grid, make_split, plan_dataset, sample_shapes
-from .synthetic import RandomTranslation, TGCells, held_out_batch, held_out_vfs, random_shape
 from .spec import (
     BUILTIN_SPECS,
     DATASET1,
@@ -52,6 +51,7 @@ from .spec import (
     load_spec,
     normalize_spec,
 )
+from .synthetic import RandomTranslation, TGCells, held_out_batch, held_out_vfs, random_shape
 
 __all__ = [
     "BUILTIN_SPECS",

@@ -124,7 +124,8 @@ def _datasets_under(f, groups) -> list[str]:
     names = []
     for g in groups:
         if g in f:
-            f[g].visititems(lambda name, obj, g=g: names.append(f"{g}/{name}") if isinstance(obj, h5py.Dataset) else None)
+            f[g].visititems(
+                lambda name, obj, g=g: names.append(f"{g}/{name}") if isinstance(obj, h5py.Dataset) else None)
     return sorted(names)
 
 
@@ -216,7 +217,8 @@ def _create(f, spec: dict, plan: Plan, spec_text: str) -> None:
     smp = f.create_group("samples")
     smp.create_dataset("geometry", data=plan.sample_geometry, **gz)
     smp.create_dataset("shape", data=plan.sample_shape, **gz)
-    smp["shape"].attrs["columns"] = "alpha_xy, alpha_yz, alpha_xz [deg], l_x, l_y, l_z (library convention, unit volume)"
+    smp["shape"].attrs["columns"] = ("alpha_xy, alpha_yz, alpha_xz [deg], l_x, l_y, l_z "
+                                     "(library convention, unit volume)")
     smp.create_dataset("E", data=plan.sample_E, **gz)
     smp.create_dataset("nu", data=plan.sample_nu, **gz)
     smp.create_dataset("soft_ratio", data=plan.sample_soft_ratio, **gz)

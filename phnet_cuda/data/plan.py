@@ -73,13 +73,17 @@ class Plan:
 
     @property
     def num_geometries(self) -> int:
+        """Number of geometry slots G."""
         return len(self.geometry_type)
 
     @property
     def num_samples(self) -> int:
+        """Number of samples S."""
         return len(self.sample_geometry)
 
     def digest(self) -> str:
+        """SHA-256 hex digest of the plan (type names and families, generator, every slot and sample
+        table); stored in the file so that a resumed build can check that its plan is the same."""
         h = hashlib.sha256()
         h.update(_canonical({"types": self.type_names, "families": self.type_family,
                              "generator": self.generator}).encode())

@@ -263,7 +263,8 @@ def normalize_spec(spec: dict) -> dict:
         grp["shapes"] = _shapes(g.get("shapes"), f"{key}.shapes")
         grp["materials"] = _materials(g.get("materials", {}), f"{key}.materials", out["materials"])
         grp["type_fraction"] = _number(g.get("type_fraction", 1.0), f"{key}.type_fraction")
-        _require(0 < grp["type_fraction"] <= 1, f"spec {key}.type_fraction: expected (0, 1], got {grp['type_fraction']}")
+        _require(0 < grp["type_fraction"] <= 1,
+                 f"spec {key}.type_fraction: expected (0, 1], got {grp['type_fraction']}")
         out["groups"].append(grp)
     split = spec.get("split", {})
     _check_keys(split, _SPLIT_KEYS, "split")

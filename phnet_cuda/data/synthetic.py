@@ -62,6 +62,7 @@ class TGCells(torch.utils.data.Dataset):
         self._field = tubular_gyroid_field(n)  # computed once; each vf is a threshold of it
 
     def set_epoch(self, epoch: int) -> None:
+        """Select the epoch whose shapes ``__getitem__`` draws (seed, epoch, index)."""
         self.epoch = int(epoch)
 
     def __len__(self) -> int:
@@ -98,6 +99,7 @@ class RandomTranslation(torch.utils.data.Dataset):
         self.base, self.seed, self.epoch = base, int(seed), 0
 
     def set_epoch(self, epoch: int) -> None:
+        """Select the epoch whose shifts are drawn; passed on to the base dataset if it has ``set_epoch``."""
         self.epoch = int(epoch)
         if hasattr(self.base, "set_epoch"):
             self.base.set_epoch(epoch)
@@ -107,7 +109,8 @@ class RandomTranslation(torch.utils.data.Dataset):
 
     def shift(self, i: int, n: int) -> tuple[int, int, int]:
         """The (x, y, z) roll of sample ``i`` of the current epoch for a cell of n^3 voxels."""
-        rng = np.random.default_rng([self.seed, self.epoch, i, 0x5EED])  # own stream: the base's draws stay as they were
+        # own stream: the base's draws stay as they were
+        rng = np.random.default_rng([self.seed, self.epoch, i, 0x5EED])
         return tuple(int(v) for v in rng.integers(0, n, 3))
 
     def __getitem__(self, i: int) -> dict:

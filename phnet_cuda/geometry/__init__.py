@@ -8,10 +8,24 @@ TPMS sheets, TPMS networks (with the Tubular Gyroid) and strut lattices; ``perco
 
 from .connectivity import bounded_clusters, percolation
 from .library import FAMILIES, cell_family, cell_info, cell_key, cell_types, make_cell, reachable_range
-from .tpms import SURFACES, surface_field, surface_value, threshold_to_volume_fraction, tubular_gyroid, \
-    tubular_gyroid_field
-from .truss import BASE_NETS, DISTANCE_CAP, grid_lattice, lattice_distance, lattice_segments, \
-    periodic_segment_distance, strut_lattice, voxel_centres
+from .tpms import (
+           SURFACES,
+           surface_field,
+           surface_value,
+           threshold_to_volume_fraction,
+           tubular_gyroid,
+           tubular_gyroid_field,
+)
+from .truss import (
+           BASE_NETS,
+           DISTANCE_CAP,
+           grid_lattice,
+           lattice_distance,
+           lattice_segments,
+           periodic_segment_distance,
+           strut_lattice,
+           voxel_centres,
+)
 
 __all__ = ["BASE_NETS", "DISTANCE_CAP", "FAMILIES", "SURFACES", "cell_family", "cell_info", "cell_key", "cell_types",
            "grid_lattice", "lattice_distance", "lattice_segments", "make_cell", "percolation", "bounded_clusters",

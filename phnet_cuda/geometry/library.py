@@ -52,8 +52,15 @@ import torch
 
 from .connectivity import percolation
 from .tpms import SURFACES, surface_field
-from .truss import DISTANCE_CAP, TRUSS_TYPES, lattice_nodes, lattice_segments, periodic_node_distance, \
-    periodic_segment_distance, voxel_centres
+from .truss import (
+    DISTANCE_CAP,
+    TRUSS_TYPES,
+    lattice_nodes,
+    lattice_segments,
+    periodic_node_distance,
+    periodic_segment_distance,
+    voxel_centres,
+)
 
 FAMILIES = ("tpms_sheet", "tpms_network", "truss")
 
@@ -196,11 +203,16 @@ def _first_true(lo: int, hi: int, pred) -> int | None:
     return lo
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _rank_range(name: str, n: int) -> tuple[int, int]:
     fld = _field(name, n)
-    solid_ok = lambda k: all(percolation(_binary(fld, n, k)))  # noqa: E731  (grows with k)
-    void_closed = lambda k: not all(percolation(~_binary(fld, n, k)))  # noqa: E731
+
+    def solid_ok(k):  # (grows with k)
+        return all(percolation(_binary(fld, n, k)))
+
+    def void_closed(k):
+        return not all(percolation(~_binary(fld, n, k)))
+
     k_lo = _first_true(fld.k_min, fld.k_max, solid_ok)
     if k_lo is None:
         raise ValueError(f"cell type {name!r} cannot be drawn at n = {n}: its solid does not percolate in x, y "
@@ -296,9 +308,10 @@ def make_cell(name: str, n: int, volume_fraction: float, *, fractional: bool = F
     N = n ** 3
     lo, hi = k_lo / N, k_hi / N
     if not lo <= volume_fraction <= hi:
+        thin = " or struts get thinner than a voxel" if t.family == "truss" else ""
         raise ValueError(f"volume_fraction = {volume_fraction:g} is outside the reachable range "
                          f"[{lo:.4f}, {hi:.4f}] of {t.family} type {name!r} at n = {n} (below {lo:.4f} the "
-                         f"solid no longer percolates in x, y and z{' or struts get thinner than a voxel' if t.family == 'truss' else ''}; "
+                         f"solid no longer percolates in x, y and z{thin}; "
                          f"above {hi:.4f} the pores close)")
     fld = _field(name, n)
     if fractional:

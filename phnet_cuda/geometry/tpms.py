@@ -25,7 +25,8 @@ def tubular_gyroid_field(n: int) -> torch.Tensor:
 def _tg(x: torch.Tensor, y: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
     """The TG expression at angles (x, y, z) (offset already applied)."""
     first = torch.cos(x) * torch.sin(y) + torch.cos(y) * torch.sin(z) + torch.cos(z) * torch.sin(x)
-    second = torch.cos(2 * x) * torch.cos(2 * y) + torch.cos(2 * y) * torch.cos(2 * z) + torch.cos(2 * z) * torch.cos(2 * x)
+    second = (torch.cos(2 * x) * torch.cos(2 * y) + torch.cos(2 * y) * torch.cos(2 * z)
+              + torch.cos(2 * z) * torch.cos(2 * x))
     return 10 * first - 0.5 * second
 
 

@@ -213,7 +213,7 @@ def _truss_catalogue() -> dict:
 TRUSS_TYPES = _truss_catalogue()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def lattice_segments(name: str) -> torch.Tensor:
     """Struts of a library truss ``[S, 2, 3]`` (float64 end points in cell coordinates; the
     first end point lies in [0, 1)^3, every integer translate is part of the lattice too)."""

@@ -12,7 +12,6 @@ from .. import ops
 from ..conventions import NODE_OFFSETS
 from .dense import spd_inverse
 
-
 MAX_DEFLATED_PIECES = 1024  # W^T K W is [6 C, 6 C] dense: 300 MB in float64 at the cap
 _CORNERS = np.array(NODE_OFFSETS, dtype=np.int64)  # the eight nodes of a voxel
 
@@ -65,8 +64,10 @@ class RigidClusterDeflation:
                 self.spaces.append(None)
                 continue
             space = self._space(cell_pieces, n, phase.dtype, phase.device)
-            apply = lambda x, b=b: ops.stiffness_apply(  # noqa: E731
-                x.contiguous(), phase[b:b + 1], Ke[b:b + 1] if Ke.shape[0] > 1 else Ke)
+
+            def apply(x, b=b):
+                return ops.stiffness_apply(x.contiguous(), phase[b:b + 1], Ke[b:b + 1] if Ke.shape[0] > 1 else Ke)
+
             E = self._galerkin(space, self._groups(cell_pieces, n), apply, chunk)
             self.spaces.append(space + (spd_inverse(0.5 * (E + E.T)[None])[0],))
 
@@ -135,7 +136,10 @@ class RigidClusterDeflation:
         for a in range(3):  # rotation about axis a: e_a x X
             modes[:, 3 + a] = np.cross(np.eye(3)[a], X)
         modes *= weight[:, None, None]
-        to = lambda x, dt: torch.as_tensor(x, dtype=dt, device=device)  # noqa: E731
+
+        def to(x, dt):
+            return torch.as_tensor(x, dtype=dt, device=device)
+
         return to(idx, torch.long), to(cid, torch.long), to(modes, dtype), C
 
     def _WT(self, space, r: torch.Tensor) -> torch.Tensor:

@@ -39,7 +39,8 @@ def pcg(apply_K, f: torch.Tensor, precondition, *, x0=None, tol=1e-8, max_iter=1
         r = r - alpha[..., None, None, None, None] * Ap
         z = zero_mean(precondition(r))
         rz_new = field_dot(r, z)
-        beta = torch.where(rz != 0, (rz_new - field_dot(z, r_old)) / torch.where(rz != 0, rz, ones), torch.zeros_like(rz))
+        beta = torch.where(rz != 0, (rz_new - field_dot(z, r_old)) / torch.where(rz != 0, rz, ones),
+                           torch.zeros_like(rz))
         p = z + beta[..., None, None, None, None] * p
         rz = rz_new
         rel = torch.sqrt(field_dot(r, r)) / f_norm

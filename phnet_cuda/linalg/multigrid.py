@@ -15,7 +15,6 @@ from ..grid import field_dot, gather_elements, scatter_elements, zero_mean
 from .blocks import apply_blocks, assemble_blocks, invert_blocks, jacobi_blocks
 from .dense import spd_inverse
 
-
 FULL = (2, 2, 2)  # coarsening factors per axis: 2 = halve that axis, 1 = keep it (semi-coarsening)
 
 
@@ -227,7 +226,10 @@ class MultigridPreconditioner:
             s = axis_strength(Ke.double())  # [B|1, 3]
             strength = torch.exp(torch.log(s / s.amax(dim=1, keepdim=True)).mean(dim=0)).tolist()
         self.plan = coarsening_plan((n, n, n), strength, ratio=semi_coarsening)
-        fine_apply = lambda x: ops.stiffness_apply(x.contiguous(), phase, Ke)  # noqa: E731
+
+        def fine_apply(x):
+            return ops.stiffness_apply(x.contiguous(), phase, Ke)
+
         self.levels = [_Level((n, n, n), fine_apply, jacobi_blocks(phase, Ke))]
         grid, KE = (n, n, n), None
         for factors in self.plan:
@@ -296,4 +298,6 @@ class MultigridPreconditioner:
         return lev.chebyshev(b, x, self.degree)
 
     def __call__(self, r: torch.Tensor) -> torch.Tensor:
+        """One V-cycle applied to the residuals ``r`` ``[B, L, 3, n, n, n]`` (computed in the hierarchy's
+        dtype): returns the approximation of K^-1 r, same shape and dtype as ``r``."""
         return self._vcycle(0, r.to(self.dtype)).to(r.dtype)

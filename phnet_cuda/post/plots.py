@@ -198,7 +198,10 @@ def plot_slices(field, path, *, vox=None, shape=None, axis: int = 2, indices=Non
     if not indices or any(not 0 <= i < n for i in indices):
         raise ValueError(f"indices must be slice indices in [0, {n - 1}], got {indices!r}")
     X, Y, Xc, Yc = slice_geometry(n, shape, axis)
-    take = (lambda a, i: np.take(a, i, axis=axis))
+
+    def take(a, i):
+        return np.take(a, i, axis=axis)
+
     slices = [take(f, i) for i in indices]
     if mask_void and v is not None:
         slices = [np.ma.masked_where(take(v, i) < 0.5, s) for i, s in zip(indices, slices)]

@@ -41,7 +41,8 @@ def relative_error(CH, CH_ref) -> torch.Tensor:
     try:
         diff = A - R
     except RuntimeError:
-        raise ValueError(f"CH and CH_ref must have broadcastable shapes, got {tuple(A.shape)} and {tuple(R.shape)}") from None
+        raise ValueError(f"CH and CH_ref must have broadcastable shapes, got {tuple(A.shape)} and "
+                         f"{tuple(R.shape)}") from None
     return torch.linalg.matrix_norm(diff) / torch.linalg.matrix_norm(R)
 
 

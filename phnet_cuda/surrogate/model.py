@@ -22,16 +22,16 @@ Three improvements over it, each a switch of ``PHNetConfig`` (all on by default)
   are defined up to a rigid translation, fixed by zero mean (docs/conventions.md); this removes a
   direction the loss cannot see.
 
-And one physics output stage, off by default (``cg_steps``, measured in
-``benchmarks/accuracy.py``): ``cg_steps`` iterations of block-Jacobi-preconditioned conjugate
-gradients on K u = f started from the network's field (``linalg.krylov.block_jacobi_cg``, applied by ``surrogate.stage``). It has no
+And one physics output stage, off by default (``cg_steps``, measured in ``benchmarks/accuracy.py``):
+``cg_steps`` iterations of block-Jacobi-preconditioned conjugate gradients on K u = f started from
+the network's field (``linalg.krylov.block_jacobi_cg``, applied by ``surrogate.stage``). It has no
 parameters and a fixed cost (one stiffness product per step, the 3 x 3 nodal blocks of K, no
-set-up), and it is the complement of a CNN: the network gets the smooth, cell-wide part of the
-field right and misses voxel-scale detail at the strut surfaces, which is exactly what a few
-local CG steps remove. CG never increases the energy, so the certified upper bounds of the
-diagonal of C^H only get tighter. ``PHNet.forward`` is the network alone (it sees only the
-material tensor); training (``train``) and ``predict`` apply the stage, which needs the cell's
-stiffness operator, after it, and training back-propagates through it.
+set-up), and it is the complement of a CNN: the network gets the smooth, cell-wide part of the field
+right and misses voxel-scale detail at the strut surfaces, which is exactly what a few local CG
+steps remove. CG never increases the energy, so the certified upper bounds of the diagonal of C^H
+only get tighter. ``PHNet.forward`` is the network alone (it sees only the material tensor);
+training (``train``) and ``predict`` apply the stage, which needs the cell's stiffness operator,
+after it, and training back-propagates through it.
 """
 
 from __future__ import annotations
@@ -82,15 +82,18 @@ class PHNetConfig:
 
     @property
     def pooling_factor(self) -> int:
+        """``2 ** (len(widths) - 1)``, the overall pooling factor: the grid size n must be a multiple of it."""
         return 2 ** (len(self.widths) - 1)
 
     def to_dict(self) -> dict:
+        """The config as a plain dict (``widths`` as a list), as stored in checkpoints and JSON files."""
         d = dataclasses.asdict(self)
         d["widths"] = list(self.widths)
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "PHNetConfig":
+    def from_dict(cls, d: dict) -> PHNetConfig:
+        """The config of a ``to_dict`` dict; unknown keys raise a ValueError that names them."""
         return dataclass_from_dict(cls, d, "PH-Net config")
 
 
@@ -161,6 +164,8 @@ class PHNet(nn.Module):
             self.out.bias.requires_grad_(False)
 
     def check_input(self, x: torch.Tensor) -> None:
+        """Raise a ValueError unless ``x`` is a tensor ``[B, in_channels, n, n, n]`` (a cubic grid) with n
+        divisible by ``config.pooling_factor``."""
         cfg = self.config
         if not isinstance(x, torch.Tensor) or x.dim() != 5 or x.shape[1] != cfg.in_channels:
             got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
@@ -171,6 +176,8 @@ class PHNet(nn.Module):
                              f"(widths {list(cfg.widths)}), got grid {tuple(x.shape[2:])}")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Material tensor ``x`` ``[B, 36, n, n, n]`` -> displacement fluctuations ``[B, 18, n, n, n]``
+        (36 / 18: the config's ``in_channels`` / ``out_channels``); the network alone, no physics stage."""
         self.check_input(x)
         cfg = self.config
         if cfg.scale_invariant:
@@ -208,6 +215,7 @@ class PHNet(nn.Module):
 
 
 def count_parameters(model: nn.Module) -> int:
+    """Number of scalar parameters of ``model`` (frozen ones included)."""
     return sum(p.numel() for p in model.parameters())
 
 

@@ -21,6 +21,7 @@ from ..solver import homogenize
 from .checkpoint import DEFAULT_CHECKPOINT, load_model
 from .stage import network_field, physics_stage
 
+
 @dataclass
 class PredictionResult:
     """Result of ``predict``.

@@ -6,6 +6,7 @@ import json
 import math
 
 from data.helpers import N1, dataset1_levels
+
 from phnet_cuda.cli import main
 
 
@@ -36,7 +37,8 @@ def test_cli_dataset_errors_are_one_line(tmp_path, capsys, tiny_file):
         assert err.count("\n") == 1 and err.startswith("phnet dataset: error:") and needle in err, err
 
     out = str(tmp_path / "x.h5")
-    error(["dataset", "build", "--spec", "dataset1", "--out", out, "--scale", "2"], "--scale: expected a number in (0, 1]")
+    error(["dataset", "build", "--spec", "dataset1", "--out", out, "--scale", "2"],
+          "--scale: expected a number in (0, 1]")
     error(["dataset", "build", "--spec", "nope", "--out", out], "neither a built-in spec")
     error(["dataset", "build", "--spec", "dataset1", "--out", out, "--n", "1"], "--n: expected an integer >= 2")
     error(["dataset", "build", "--spec", "dataset1", "--out", out, "--split-by", "moon"], "split.by: expected one of")

@@ -6,9 +6,6 @@ Tubular Gyroid staying bit-identical, and the gallery command."""
 from __future__ import annotations
 
 
-
-
-
 def test_gallery_command_writes_pngs(tmp_path, capsys):
     import matplotlib.image as mpimg
 

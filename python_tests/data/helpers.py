@@ -11,19 +11,15 @@ from phnet_cuda import geometry
 
 N = 8  # voxels per edge of the tiny custom specs: tiny cells, the logic is the same
 N1 = 16  # Dataset 1 tests: the Tubular Gyroid percolates down to ~4 % at n = 16 (~12 % at n = 8)
-HAS_LIBRARY = all(hasattr(geometry, f) for f in ("cell_types", "make_cell", "reachable_range"))
 
 
 def reference_cell(name, n, vf):
-    """The generator the builder must have used (the library once it exists)."""
-    if HAS_LIBRARY:
-        return geometry.make_cell(name, n, vf)
-    assert name == "tubular_gyroid"
-    return geometry.tubular_gyroid(n, vf)
+    """The generator the builder must have used."""
+    return geometry.make_cell(name, n, vf)
 
 
 def reachable(name, n):
-    return geometry.reachable_range(name, n) if HAS_LIBRARY else (1 / n ** 3, 1 - 1 / n ** 3)
+    return geometry.reachable_range(name, n)
 
 
 def tiny_spec(**over) -> dict:

@@ -7,17 +7,16 @@ import h5py
 import numpy as np
 import pytest
 import torch
-
 from data.helpers import (
-    HAS_LIBRARY,
-    N,
     N1,
+    N,
     assert_same_contents,
     dataset1_levels,
     lattice_volume,
     reference_cell,
     tiny_spec,
 )
+
 from phnet_cuda import data, geometry, materials, shapes
 from phnet_cuda.data import build as build_mod
 
@@ -91,7 +90,6 @@ def test_resume_after_interrupted_build(tmp_path, monkeypatch):
         data.build_dataset(tiny_spec(seed=8), part, progress=False)
 
 
-@pytest.mark.skipif(not HAS_LIBRARY, reason="fractional cells need geometry.make_cell")
 def test_fractional_cells_round_trip(tmp_path):
     spec = tiny_spec(fractional=True, voxel_dtype="float32", chunk=8)
     data.build_dataset(spec, tmp_path / "frac.h5", progress=False)

@@ -10,8 +10,8 @@ import h5py
 import numpy as np
 import pytest
 import torch
-
 from data.helpers import N, reference_cell, tiny_spec
+
 from phnet_cuda import data
 
 

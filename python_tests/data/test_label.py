@@ -8,10 +8,10 @@ import h5py
 import numpy as np
 import pytest
 import torch
+from support import assert_rel_close
 
 import phnet_cuda
 from phnet_cuda import data
-from support import rel_err
 
 
 def test_labels_match_homogenize(tmp_path, tiny_file):
@@ -36,7 +36,7 @@ def test_labels_match_homogenize(tmp_path, tiny_file):
                                         E=float(f["samples/E"][s]), nu=float(f["samples/nu"][s]),
                                         soft_ratio=float(f["samples/soft_ratio"][s]),
                                         shape=f["samples/shape"][s].tolist(), tol=1e-10)
-            assert rel_err(torch.from_numpy(CH[s]), res.CH) < 1e-9
+            assert_rel_close(torch.from_numpy(CH[s]), res.CH, 1e-9)
     ds = data.CellDataset(path, "test")
     batch = ds[list(range(len(ds)))]
     assert batch["labelled"].all() and torch.isfinite(batch["CH"]).all()

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from data.helpers import N1, N
+from support import assert_rel_close
 
-from data.helpers import N, N1
 from phnet_cuda import data, materials, shapes
-from support import rel_err
 
 
 def test_loader_shapes_dtypes_and_determinism(d1_file):
@@ -66,7 +66,7 @@ def test_material_tensor_on_the_fly(tiny_file):
     C[range(3), range(3)] = lam + 2 * mu
     C[range(3, 6), range(3, 6)] = mu
     M = shapes.strain_map(shapes.unit_volume(shapes.lattice_matrix(batch["shape"][b])))
-    assert rel_err(M.T @ C_hat @ M, C) < 1e-12
+    assert_rel_close(M.T @ C_hat @ M, C, 1e-12)
 
 
 def test_distributed_sampler_shards(tiny_file):

@@ -7,8 +7,8 @@ import h5py
 import numpy as np
 import pytest
 import torch
+from data.helpers import N1, N, dataset1_levels, lattice_volume
 
-from data.helpers import HAS_LIBRARY, N, N1, dataset1_levels, lattice_volume
 from phnet_cuda import data, geometry
 
 
@@ -123,7 +123,6 @@ def test_dataset2_against_the_library_contract(fake_library, tmp_path):
     assert len(set(types[geom[test]].tolist())) == 1 and not set(types[geom[test]]) & set(types[geom[train]])
 
 
-@pytest.mark.skipif(not HAS_LIBRARY, reason="the microstructure library (geometry.make_cell) is not available yet")
 def test_dataset2_with_the_real_library(tmp_path):
     spec = {"name": "d2_real", "n": N1, "seed": 5, "out_of_range": "clip",
             "groups": [{"family": "truss", "count": 2, "vf": {"range": [0.1, 0.3], "count": 2}},

@@ -4,8 +4,8 @@ scale and YAML files."""
 from __future__ import annotations
 
 import pytest
-
 from data.helpers import tiny_spec
+
 from phnet_cuda import data
 
 

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import torch
 from scipy import ndimage
+from support import frame_with_pieces
 
 from phnet_cuda import geometry as G
-from support import frame_with_pieces
 
 
 def _tiled_reference(solid: np.ndarray, criterion: str, tiles: int = 5):

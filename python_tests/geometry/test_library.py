@@ -153,6 +153,7 @@ def _check_distinct(names, n, vf, allowed_translates=()):
 def test_sheet_and_network_types_are_distinct():
     _check_distinct(G.cell_types("tpms_sheet"), 32, 0.25)
     # (not at vf 1/2: there a network and its '_neg' partner are exact complements)
-    nets = [m for m in G.cell_types("tpms_network") if G.reachable_range(m, 24)[0] <= 0.42 <= G.reachable_range(m, 24)[1]]
+    nets = [m for m in G.cell_types("tpms_network")
+            if G.reachable_range(m, 24)[0] <= 0.42 <= G.reachable_range(m, 24)[1]]
     assert len(nets) >= 25
     _check_distinct(nets, 24, 0.42)

@@ -53,7 +53,8 @@ def _frozen_tubular_gyroid(n, vf):
     c = 2 * math.pi * ((torch.arange(n, dtype=torch.float64) + 0.5) / n) + 0.75 * math.pi
     x, y, z = torch.meshgrid(c, c, c, indexing="ij")
     first = torch.cos(x) * torch.sin(y) + torch.cos(y) * torch.sin(z) + torch.cos(z) * torch.sin(x)
-    second = torch.cos(2 * x) * torch.cos(2 * y) + torch.cos(2 * y) * torch.cos(2 * z) + torch.cos(2 * z) * torch.cos(2 * x)
+    second = (torch.cos(2 * x) * torch.cos(2 * y) + torch.cos(2 * y) * torch.cos(2 * z)
+              + torch.cos(2 * z) * torch.cos(2 * x))
     field = 10 * first - 0.5 * second
     flat = field.reshape(-1)
     t = torch.topk(flat, int(round(vf * flat.numel()))).values[-1]

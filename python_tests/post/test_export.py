@@ -12,11 +12,11 @@ import pytest
 import torch
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
+from support import random_spd
 
 from phnet_cuda import shapes
 from phnet_cuda.geometry import tubular_gyroid
 from phnet_cuda.post import export, tensor
-from support import random_spd
 
 SHAPE = (75.0, 75.0, 75.0, 1.0, 1.0, 2.0)
 

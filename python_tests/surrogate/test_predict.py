@@ -8,9 +8,8 @@ import torch
 
 from phnet_cuda import homogenize
 from phnet_cuda.geometry import tubular_gyroid
-from phnet_cuda.surrogate.predict import DEFAULT_CHECKPOINT, interpolate_periodic, predict, resample_voxels
 from phnet_cuda.surrogate.checkpoint import atomic_save
-
+from phnet_cuda.surrogate.predict import DEFAULT_CHECKPOINT, interpolate_periodic, predict, resample_voxels
 
 SHAPE = (80.0, 85.0, 78.0, 1.0, 1.3, 1.7)
 

@@ -22,7 +22,6 @@ from phnet_cuda.surrogate.train import (
     normalised_energy,
 )
 
-
 TINY_MODEL = {"widths": [4, 8], "head": 4, "norm": "batch"}
 
 
@@ -64,7 +63,8 @@ def test_loss_is_log_of_energy_bound():
     assert torch.allclose(best.detach(), torch.log(torch.diagonal(CH_true_cube, dim1=1, dim2=2)
                                                    / torch.diagonal(C_vol, dim1=1, dim2=2)).sum(1), rtol=1e-9)
     lin = normalised_energy(u, vox, prob, form="linear")
-    assert torch.allclose(lin, (torch.diagonal(CH_cube, dim1=1, dim2=2) / torch.diagonal(C_vol, dim1=1, dim2=2) - 1).sum(1))
+    assert torch.allclose(lin, (torch.diagonal(CH_cube, dim1=1, dim2=2) / torch.diagonal(C_vol, dim1=1, dim2=2)
+                                - 1).sum(1))
 
 
 def test_training_reduces_the_loss_and_resumes_exactly(tmp_path):

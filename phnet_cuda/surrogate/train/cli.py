@@ -14,6 +14,7 @@ from .trainer import train
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Add the training flags (``--config``, ``--out``, ``--data``, the model and optimiser settings) to ``p``."""
     p.add_argument("--config", help="YAML/JSON file of TrainConfig settings (flags override it)")
     p.add_argument("--out", help="run directory (checkpoints, logs, config); resumes if it holds last.pt")
     p.add_argument("--data", help="'tg' (generated Tubular-Gyroid cells) or an HDF5 dataset file")
@@ -51,6 +52,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args) -> TrainConfig:
+    """The ``TrainConfig`` of the parsed flags: the ``--config`` file (if any) with every given flag over it;
+    raises a ValueError on bad values."""
     d = load_config(args.config) if args.config else {}
     d = d.get("train", d)  # accept a run directory's config.yaml as is
     model = dict(d.get("model", TrainConfig().model))
@@ -88,6 +91,8 @@ def config_from_args(args) -> TrainConfig:
 
 
 def main(argv=None) -> int:
+    """Entry point of ``python -m phnet_cuda.train``: parse ``argv``, train, print the summary as JSON;
+    returns the exit status (2 for a bad config)."""
     p = argparse.ArgumentParser(prog="phnet-train", description="label-free PH-Net training")
     add_arguments(p)
     args = p.parse_args(argv)

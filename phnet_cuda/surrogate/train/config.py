@@ -86,12 +86,14 @@ class TrainConfig:
             raise ValueError(f"n = {self.n} is not divisible by the model's pooling factor {model.pooling_factor}")
 
     def to_dict(self) -> dict:
+        """The config as a plain dict (ranges as lists), as written to a run's config file and checkpoints."""
         d = dataclasses.asdict(self)
         d["angle_range"], d["length_range"] = list(self.angle_range), list(self.length_range)
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "TrainConfig":
+    def from_dict(cls, d: dict) -> TrainConfig:
+        """The config of a ``to_dict`` dict; unknown keys raise a ValueError that names them."""
         return dataclass_from_dict(cls, d, "training config")
 
 

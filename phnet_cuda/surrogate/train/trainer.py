@@ -23,7 +23,6 @@ from .config import TrainConfig, vf_grid
 from .evaluate import evaluate, label_cells
 from .loss import normalised_energy
 
-
 #: Columns of a run's log.csv (one row per epoch; the delta and eval_loss columns only on evaluated
 #: epochs; the last two only for a model with the physics output stage, ``cg_steps > 0``: the
 #: step-time share of that stage, forward and backward, and the delta of the network's own field).
@@ -156,6 +155,8 @@ class Trainer:
 
     # -- checkpoints -----------------------------------------------------------------------
     def state(self) -> dict:
+        """The checkpoint dict: model, optimiser and scheduler states, both configs, the position in the loop
+        (epoch, step), the best eval delta, the history and the RNG states."""
         return {"model": self.model.state_dict(), "model_config": self.model_cfg.to_dict(),
                 "train_config": self.cfg.to_dict(), "optimizer": self.opt.state_dict(),
                 "scheduler": self.sched.state_dict() if self.sched is not None else {},
@@ -164,6 +165,7 @@ class Trainer:
                 "versions": {"torch": str(torch.__version__)}}
 
     def save(self, best: bool = False) -> None:
+        """Write ``state()`` to ``last.pt`` (and to ``best.pt`` if ``best``); only the main rank writes."""
         if not self.main:
             return
         st = self.state()
@@ -172,6 +174,8 @@ class Trainer:
             atomic_save(st, self.best_path)
 
     def resume(self) -> bool:
+        """Restore the run from its ``last.pt`` if there is one; returns whether it did. Raises a ValueError
+        if that checkpoint was written for another model config."""
         if not os.path.exists(self.last_path):
             return False
         ck = load_checkpoint(self.last_path, map_location=self.device)
@@ -261,6 +265,9 @@ class Trainer:
         self.model.load_state_dict(src.state_dict())
 
     def run(self) -> dict:
+        """Train until ``epochs`` (or ``max_steps`` steps of this call), resuming from ``last.pt`` or starting
+        from ``init``, with evaluation, log and checkpoints every epoch; returns a summary dict (``stopped``:
+        ``"done"`` or ``"max_steps"``, the epoch reached, ...)."""
         cfg = self.cfg
         resumed = self.resume()
         if not resumed and cfg.init:
@@ -279,9 +286,9 @@ class Trainer:
                 self._tb = None
         eval_batch, eval_CH = self._eval_set()
         if self.main:
+            start = f"resumed at epoch {self.epoch} step {self.step_in_epoch}" if resumed else "new run"
             print(f"phnet train: {count_parameters(self.model):,} parameters, device {self.device}, "
-                  f"world {self.world}, {'resumed at epoch %d step %d' % (self.epoch, self.step_in_epoch) if resumed else 'new run'}"
-                  f" -> {cfg.out}", flush=True)
+                  f"world {self.world}, {start} -> {cfg.out}", flush=True)
         steps_done = 0
         self.model.train()
         while self.epoch < cfg.epochs:
@@ -344,7 +351,8 @@ class Trainer:
             self.save(best=improved)
             if self.main:
                 print("epoch {epoch}: loss {train_loss:.5f}".format(**row)
-                      + (f", delta mean {row['delta_mean']:.4%} median {row['delta_median']:.4%} max {row['delta_max']:.4%}"
+                      + (f", delta mean {row['delta_mean']:.4%} median {row['delta_median']:.4%} "
+                         f"max {row['delta_max']:.4%}"
                          if "delta_mean" in row else "")
                       + (f" (network alone {row['delta_mean_network']:.4%})" if "delta_mean_network" in row else "")
                       + f", {row['samples_per_s']:.1f} samples/s, energy_loss {row['energy_share']:.1%} of step time"
