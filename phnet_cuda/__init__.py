@@ -23,8 +23,9 @@ The paths of earlier versions (``phnet_cuda.model``, ``.predict``, ``.train``, `
 ``.export``) are kept as thin re-exports.
 """
 
-# The compatibility modules of the old layout: imported here (before ``predict`` is bound to the
-# function) so that a later ``import phnet_cuda.predict`` cannot rebind the package attribute.
+# The compatibility modules of the old layout (export, model, plots, predict) are imported here,
+# so that a later ``import phnet_cuda.predict`` by a user finds the module loaded and cannot rebind
+# the package attribute ``predict`` (the function, bound below) to the module.
 from . import (
     conventions,
     data,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import numpy as np
 import torch
 
 from . import shapes
@@ -19,12 +20,27 @@ Scalar = float | torch.Tensor
 
 
 def _as_tensor(x: Scalar, name: str, dtype: torch.dtype, device) -> torch.Tensor:
-    t = torch.as_tensor(x, dtype=dtype, device=device)
+    if isinstance(x, (str, bytes, bool)) or (isinstance(x, np.ndarray) and not np.issubdtype(x.dtype, np.number)):
+        raise TypeError(f"{name} must be a number or a per-sample vector [B], got {x!r}")
+    if isinstance(x, np.ndarray):
+        x = np.ascontiguousarray(x)  # negative strides (np.flip) are fine here
+    try:
+        t = torch.as_tensor(x, dtype=dtype, device=device)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise TypeError(f"{name} must be a number or a per-sample vector [B], got {x!r} ({exc})") from None
     if t.dim() > 1:
         raise ValueError(f"{name} must be a scalar or a per-sample vector [B], got shape {tuple(t.shape)}")
     if not torch.isfinite(t).all():
         raise ValueError(f"{name} must be finite, got {x}")
     return t
+
+
+def youngs_modulus(E: Scalar, name: str = "E") -> torch.Tensor:
+    """``E`` validated as a positive, finite scalar or per-sample ``[B]`` float64 CPU tensor."""
+    E_t = _as_tensor(E, name, torch.float64, None)
+    if (E_t <= 0).any():
+        raise ValueError(f"{name} must be positive, got {E}")
+    return E_t
 
 
 def isotropic_stiffness(E: Scalar = 1.0, nu: Scalar = 0.3, *, dtype=torch.float64, device=None) -> torch.Tensor:
@@ -76,8 +92,9 @@ class CubeMaterials(NamedTuple):
 
     C ``[B|1, 2, 6, 6]`` physical stiffness (hard, soft) in the global frame; C_hat the cube
     material M^-T C M^-1 of each phase (= C for shape None); J ``[B|1, 3, 3]`` lattice matrix
-    scaled to unit volume; M ``[B|1, 6, 6]`` its strain map; shape None or the validated
-    parameters ``[B|1, 6]``. B is the batch of the per-sample materials or shapes, 1 if shared.
+    scaled to unit volume; M ``[B|1, 6, 6]`` its strain map; shape None or the validated cell,
+    parameters ``[B|1, 6]`` or a lattice matrix ``[B|1, 3, 3]`` as given. B is the batch of the
+    per-sample materials or shapes, 1 if shared.
     """
 
     C: torch.Tensor
@@ -95,8 +112,9 @@ def cube_materials(E: Scalar = 1.0, nu: Scalar = 0.3, soft_ratio: Scalar = DEFAU
 
     Args:
         E, nu, soft_ratio: scalars or per-sample ``[B]``.
-        shape: None (unit cube) or parallelepiped parameters ``[6]`` / ``[B, 6]``
-            (``shapes.shape_parameters``).
+        shape: None (unit cube), parallelepiped parameters ``[6]`` / ``[B, 6]``
+            (``shapes.shape_parameters``) or a lattice matrix ``[3, 3]`` / ``[B, 3, 3]`` whose
+            columns are the lattice vectors in the global frame (``shapes.cell_shape``).
     Raises:
         ValueError: invalid materials or shape, or per-sample materials and shapes whose
             batches differ.
@@ -108,31 +126,45 @@ def cube_materials(E: Scalar = 1.0, nu: Scalar = 0.3, soft_ratio: Scalar = DEFAU
         eye3 = torch.eye(3, dtype=torch.float64).unsqueeze(0)
         eye6 = torch.eye(6, dtype=torch.float64).unsqueeze(0)
         return CubeMaterials(C, C, eye3, eye6, None)
-    params = shapes.shape_parameters(shape).cpu()
-    params = params if params.dim() == 2 else params.unsqueeze(0)
-    Bs, Bc = params.shape[0], C.shape[0]
+    cell = shapes.cell_shape(shape).cpu()  # parameters [6] / [B, 6] or a lattice [3, 3] / [B, 3, 3]
+    if shapes.shape_batch(cell) is None:
+        cell = cell.unsqueeze(0)
+    Bs, Bc = cell.shape[0], C.shape[0]
     if Bs != 1 and Bc != 1 and Bs != Bc:
         raise ValueError(f"shape has batch {Bs}, but the per-sample materials have batch {Bc}")
-    J = shapes.unit_volume(shapes.lattice_matrix(params))
+    J = shapes.unit_volume(shapes.lattice_matrix(cell))
     M = shapes.strain_map(J)
     C_hat = shapes.transform_stiffness(C, M[:, None])  # [max(Bs, Bc), 2, 6, 6]
-    return CubeMaterials(C, C_hat, J, M, params)
+    return CubeMaterials(C, C_hat, J, M, cell)
 
 
 def check_voxels(vox, name: str = "vox") -> torch.Tensor:
-    """Validate a voxel array ``[n, n, n]`` or ``[B, n, n, n]`` with values in [0, 1]; returns ``[B, n, n, n]``."""
+    """Validate a voxel array ``[n, n, n]`` or ``[B, n, n, n]`` with values in [0, 1]; returns ``[B, n, n, n]``.
+
+    Accepts torch tensors and numpy arrays (any strides) of a real or bool dtype. Values outside
+    [0, 1] (a 0/255 image, labels 0/1/2, negative numbers) and NaN/inf are rejected with the
+    range found: an integer array is not silently read as stiffness fractions."""
+    if isinstance(vox, np.ndarray):
+        vox = np.ascontiguousarray(vox)  # torch cannot wrap negative strides (np.flip)
     if not isinstance(vox, torch.Tensor):
-        vox = torch.as_tensor(vox)
+        try:
+            vox = torch.as_tensor(vox)
+        except (TypeError, ValueError, RuntimeError) as exc:
+            raise TypeError(f"{name} must be a voxel array (torch tensor or numpy array), got "
+                            f"{type(vox).__name__} ({exc})") from None
     if vox.dim() == 3:
         vox = vox.unsqueeze(0)
     if vox.dim() != 4 or not (vox.shape[1] == vox.shape[2] == vox.shape[3]) or vox.shape[1] < 1:
         raise ValueError(f"{name} must be a voxel array [n, n, n] or [B, n, n, n], got shape {tuple(vox.shape)}")
     if vox.dtype.is_complex:
         raise ValueError(f"{name} must be real, got dtype {vox.dtype}")
-    if vox.numel() and vox.dtype.is_floating_point:
+    if vox.device.type == "meta":
+        raise ValueError(f"{name} is a meta tensor (no values); pass a CPU or CUDA tensor")
+    if vox.numel() and vox.dtype != torch.bool:
         lo, hi = float(vox.detach().min()), float(vox.detach().max())
-        if lo < 0 or hi > 1 or lo != lo or hi != hi:
-            raise ValueError(f"{name} values must lie in [0, 1] (1 = hard phase), got range [{lo}, {hi}]")
+        if lo < 0 or hi > 1 or lo != lo or hi != hi or (vox.dtype.is_floating_point and not torch.isfinite(vox).all()):
+            hint = " (a 0/255 image? divide it by 255)" if hi == 255 and lo >= 0 else ""
+            raise ValueError(f"{name} values must lie in [0, 1] (1 = hard phase), got range [{lo:g}, {hi:g}]{hint}")
     return vox
 
 
@@ -149,8 +181,9 @@ def material_voxel_tensor(vox, E: Scalar = 1.0, nu: Scalar = 0.3, soft_ratio: Sc
     Args:
         vox: ``[n, n, n]`` or ``[B, n, n, n]`` in [0, 1]; the tensor is built on ``vox.device``.
         E, nu, soft_ratio: scalars or per-sample ``[B]``.
-        shape: None (unit cube) or parallelepiped parameters ``[6]`` / ``[B, 6]``
-            (alpha_xy, alpha_yz, alpha_xz in degrees, l_x, l_y, l_z; docs/conventions.md). When given,
+        shape: None (unit cube), parallelepiped parameters ``[6]`` / ``[B, 6]``
+            (alpha_xy, alpha_yz, alpha_xz in degrees, l_x, l_y, l_z; docs/conventions.md) or a
+            lattice matrix ``[3, 3]`` / ``[B, 3, 3]`` (columns = lattice vectors). When given,
             each phase's C is replaced by the cube material C_hat = M^-T C M^-1 of the
             shape-material transformation, so the network sees the same problem the solver does.
     Returns:

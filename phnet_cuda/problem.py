@@ -23,6 +23,7 @@ from collections import OrderedDict
 import torch
 
 from . import fem, ops, shapes
+from ._checks import device as check_device
 from ._checks import positive_int
 from .conventions import DEFAULT_SOFT_RATIO
 from .linalg.krylov import block_jacobi_cg
@@ -43,11 +44,14 @@ class CellProblem:
     Args:
         n: voxels per edge (h = 1/n).
         E, nu, soft_ratio: base material; scalars or per-sample ``[B]`` tensors.
-        shape: None (unit cube) or parallelepiped parameters
+        shape: None (unit cube); parallelepiped parameters
             ``(alpha_xy, alpha_yz, alpha_xz, l_x, l_y, l_z)`` (degrees; lengths in any unit, only
             their ratios matter), ``[6]`` shared or ``[B, 6]`` per sample (this library's
-            convention; convert the reference method's with ``shapes.from_reference_convention``).
-            Invalid parameters raise ValueError.
+            convention); or a lattice matrix ``[3, 3]`` / ``[B, 3, 3]`` whose columns are the
+            lattice vectors in the global frame (any cell in any orientation; C^H is reported
+            in that frame). The reference method's cells: ``shapes.reference_code_lattice``
+            (what its published code computes) or ``shapes.reference_paper_lattice``.
+            Invalid shapes raise ValueError.
         device, dtype: where and in which precision the ops run (float32 or float64).
 
     Attributes:
@@ -56,7 +60,8 @@ class CellProblem:
               so every voxel is still a two-phase mixture vox C_hat[0] + (1 - vox) C_hat[1];
         J     ``[B|1, 3, 3]`` lattice matrix scaled to unit volume (identity for shape None);
         M     ``[B|1, 6, 6]`` strain map of J (eps_hat = M eps; identity for shape None);
-        shape None, or the validated parameters ``[B|1, 6]`` (float64, CPU);
+        shape None, or the validated cell as given: parameters ``[B|1, 6]`` or a lattice
+              ``[B|1, 3, 3]`` (float64, CPU);
         Ke ``[B|1, 2, 24, 24]``, Fe ``[B|1, 2, 24, 6]``, Ce ``[B|1, 2, 6, 6]`` element matrices
         of C_hat (fem.element_matrices with h = 1/n), computed in float64 then cast.
     """
@@ -67,7 +72,7 @@ class CellProblem:
         if dtype not in (torch.float32, torch.float64):
             raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
         self.n, self.dtype = n, dtype
-        self.device = torch.device(device) if device is not None else torch.device("cpu")
+        self.device = check_device(device) or torch.device("cpu")
         C, C_hat, J, M, self.shape = cube_materials(E, nu, soft_ratio, shape)
         Ke, Fe, Ce = fem.element_matrices(C_hat, 1.0 / n)
         self.batch = C_hat.shape[0]  # 1 = shared by every sample
@@ -90,6 +95,15 @@ class CellProblem:
             return CH_hat
         return shapes.recover_stiffness(CH_hat, self.M)
 
+    def voigt_bound(self, vox) -> torch.Tensor:
+        """The Voigt bound ``[B, 6, 6]`` of the cells' C^H: the volume average vf C_hard +
+        (1 - vf) C_soft of the physical phases (global frame; an affine cell map keeps volume
+        fractions). C^H <= Voigt in the Loewner order at the FE solution; an approximate field
+        (a network's) can exceed it, which is a sign that the field is far off."""
+        phase = self.phases(vox)  # [B, 2, n, n, n]
+        frac = phase.mean(dim=(2, 3, 4))  # [B, 2]
+        return torch.einsum("bm,bmpq->bpq", frac, self.C.expand(frac.shape[0], 2, 6, 6))
+
     # -- inputs ------------------------------------------------------------------------
     def phases(self, vox) -> torch.Tensor:
         """Phase fractions ``[B, 2, n, n, n]`` = (vox, 1 - vox) on the problem's device/dtype."""
@@ -100,20 +114,21 @@ class CellProblem:
             raise ValueError(f"vox has batch {vox.shape[0]}, but the per-sample materials have batch {self.batch}")
         return two_phase_fractions(vox.to(self.device), self.dtype).contiguous()
 
-    def displacements(self, u: torch.Tensor, B: int | None = None) -> torch.Tensor:
-        """Accept ``[B, 6, 3, n, n, n]`` or the network layout ``[B, 18, n, n, n]``; returns the former."""
+    def displacements(self, u: torch.Tensor, B: int | None = None, name: str = "u") -> torch.Tensor:
+        """Accept ``[B, 6, 3, n, n, n]`` or the network layout ``[B, 18, n, n, n]``; returns the former.
+        ``name`` is the argument's name in the error messages (``u``, ``x0``, ...)."""
         if not isinstance(u, torch.Tensor):
-            raise ValueError(f"u must be a torch.Tensor, got {type(u).__name__}")
+            raise ValueError(f"{name} must be a torch.Tensor, got {type(u).__name__}")
         n = self.n
         if u.dim() == 5 and u.shape[1] == 18 and tuple(u.shape[2:]) == (n, n, n):
             u = u.reshape(u.shape[0], 6, 3, n, n, n)
         if u.dim() != 6 or tuple(u.shape[1:]) != (6, 3, n, n, n):
-            raise ValueError(f"u must be [B, 6, 3, {n}, {n}, {n}] or [B, 18, {n}, {n}, {n}], "
+            raise ValueError(f"{name} must be [B, 6, 3, {n}, {n}, {n}] or [B, 18, {n}, {n}, {n}] (n of the cells), "
                              f"got shape {tuple(u.shape)}")
         if B is not None and u.shape[0] != B:
-            raise ValueError(f"u has batch {u.shape[0]} but vox has batch {B}")
+            raise ValueError(f"{name} has batch {u.shape[0]} but vox has batch {B}")
         if u.dtype != self.dtype or u.device != self.device:
-            raise ValueError(f"u must be {self.dtype} on {self.device} (the CellProblem's), "
+            raise ValueError(f"{name} must be {self.dtype} on {self.device} (the CellProblem's), "
                              f"got {u.dtype} on {u.device}")
         return u
 
@@ -206,6 +221,8 @@ class CellProblem:
                 E = E.expand(B, 6)
             if E.shape != (B, 6):
                 raise ValueError(f"macro_strain must be [6] or [{B}, 6], got shape {tuple(E.shape)}")
+            if not torch.isfinite(E).all():
+                raise ValueError("macro_strain must be finite, got NaN or inf entries")
             E = E.unsqueeze(1)  # [B, 1, 6]
         if self.shape is None:
             if macro_strain is None:
@@ -232,13 +249,13 @@ def cached_problem(n: int, E, nu, soft_ratio, shape, device, dtype) -> CellProbl
     """CellProblem for scalar materials and no or one shared shape is cached (keyed by value,
     shape included), so the functional API recomputes nothing in a loop; per-sample materials or
     shapes build a fresh one (cheap: B x 2 small matrices)."""
-    params = None if shape is None else shapes.shape_parameters(shape)
-    if all(_is_scalar(x) for x in (E, nu, soft_ratio)) and (params is None or params.dim() == 1):
-        shape_key = None if params is None else tuple(params.tolist())
+    cell = None if shape is None else shapes.cell_shape(shape)
+    if all(_is_scalar(x) for x in (E, nu, soft_ratio)) and shapes.shape_batch(cell) is None:
+        shape_key = None if cell is None else (tuple(cell.shape), tuple(cell.flatten().tolist()))
         key = (n, float(E), float(nu), float(soft_ratio), shape_key, str(device), dtype)
         prob = _CACHE.get(key)
         if prob is None:
-            prob = CellProblem(n, E=float(E), nu=float(nu), soft_ratio=float(soft_ratio), shape=params,
+            prob = CellProblem(n, E=float(E), nu=float(nu), soft_ratio=float(soft_ratio), shape=cell,
                                device=device, dtype=dtype)
             _CACHE[key] = prob
             if len(_CACHE) > _CACHE_SIZE:
@@ -246,7 +263,7 @@ def cached_problem(n: int, E, nu, soft_ratio, shape, device, dtype) -> CellProbl
         else:
             _CACHE.move_to_end(key)
         return prob
-    return CellProblem(n, E=E, nu=nu, soft_ratio=soft_ratio, shape=params, device=device, dtype=dtype)
+    return CellProblem(n, E=E, nu=nu, soft_ratio=soft_ratio, shape=cell, device=device, dtype=dtype)
 
 
 def _u_meta(u) -> tuple[int, torch.device, torch.dtype]:
@@ -267,8 +284,9 @@ def energy_loss(u: torch.Tensor, vox, *, E=1.0, nu=0.3, soft_ratio=DEFAULT_SOFT_
         u: ``[B, 6, 3, n, n, n]`` or ``[B, 18, n, n, n]`` (float32/float64, CPU/CUDA).
         vox: ``[B, n, n, n]`` (or ``[n, n, n]`` for B = 1) in [0, 1], 1 = hard phase.
         E, nu, soft_ratio: scalars or per-sample ``[B]`` tensors.
-        shape: None (unit cube) or ``(alpha_xy, alpha_yz, alpha_xz, l_x, l_y, l_z)`` (degrees,
-            lengths), ``[6]`` or per-sample ``[B, 6]`` (this library's convention).
+        shape: None (unit cube), ``(alpha_xy, alpha_yz, alpha_xz, l_x, l_y, l_z)`` (degrees,
+            lengths), ``[6]`` or per-sample ``[B, 6]`` (this library's convention), or a lattice
+            matrix ``[3, 3]`` / ``[B, 3, 3]`` (columns = lattice vectors in the global frame).
         reduction: ``"none"`` -> ``[B, 6]`` energies L_i = u_i^T K u_i / 2 - u_i^T f_i;
             ``"sum"`` -> their total; ``"mean"`` -> batch mean of L = sum_i L_i.
     Differentiable w.r.t. u (fused backward K u - f) and vox.

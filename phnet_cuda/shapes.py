@@ -26,6 +26,7 @@ scaled to unit volume: ``from_reference_convention`` / ``to_reference_convention
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from .conventions import SHAPE_NAMES, UNIT_CUBE, VOIGT_PAIRS
@@ -68,6 +69,13 @@ def _check_rows(p: torch.Tensor, name: str, batched: bool) -> None:
     bad = (p[:, 3:] <= 0).any(dim=1)
     if bad.any():
         raise ValueError(f"{where(bad)}: the lengths (l_x, l_y, l_z) must be positive")
+    # Angles within rounding of 0 or 180 degrees make two lattice vectors parallel: name the angle
+    # (the c_z check that follows divides by sin alpha_xy and could not say which one it is).
+    flat = torch.sin(torch.deg2rad(p[:, :3])) < 1e-6
+    if flat.any():
+        b, k = (int(i) for i in flat.nonzero()[0])
+        raise ValueError(f"{where(flat)}: {SHAPE_NAMES[k]} = {float(p[b, k]):g} degrees makes the cell degenerate "
+                         f"(two of its lattice vectors are parallel); use an angle in (0, 180) away from the ends")
 
 
 def _rows(shape, name: str) -> tuple[torch.Tensor, bool]:
@@ -130,16 +138,47 @@ def shape_parameters(shape, name: str = "shape") -> torch.Tensor:
 
 
 # ------------------------------------------------------------------------------ geometry
+def is_lattice(shape) -> bool:
+    """True when ``shape`` is a lattice matrix ``[3, 3]`` / ``[B, 3, 3]`` rather than the six
+    parameters ``[6]`` / ``[B, 6]`` (the two are told apart by their last dimensions)."""
+    if shape is None or isinstance(shape, (str, bytes)):
+        return False
+    dims = tuple(shape.shape) if hasattr(shape, "shape") else tuple(np.shape(shape))
+    return len(dims) in (2, 3) and dims[-2:] == (3, 3)
+
+
+def cell_shape(shape, name: str = "shape") -> torch.Tensor:
+    """Validate a cell given either way and return it as float64 (detached, on the input's device):
+    parameters ``[6]`` / ``[B, 6]`` (``shape_parameters``) or a lattice matrix ``[3, 3]`` /
+    ``[B, 3, 3]`` whose COLUMNS are the lattice vectors in the global frame (finite, invertible;
+    any orientation, any scale). Everything that takes ``shape=`` accepts both."""
+    if is_lattice(shape):
+        return _check_J(shape, name)
+    return shape_parameters(shape, name)
+
+
+def shape_batch(shape) -> int | None:
+    """The per-sample batch of a validated ``cell_shape`` (None when one cell shape is shared)."""
+    if shape is None:
+        return None
+    batched = shape.dim() == (3 if is_lattice(shape) else 2)
+    return int(shape.shape[0]) if batched else None
+
+
 def lattice_matrix(shape) -> torch.Tensor:
     """Lattice matrix J = [a1 a2 a3] (columns) of a cell, docs/conventions.md "Parallelepiped cells".
 
     Args:
         shape: ``(alpha_xy, alpha_yz, alpha_xz, l_x, l_y, l_z)`` (degrees; length unit of your
-            choice), ``[6]`` or ``[B, 6]``; validated by ``shape_parameters``.
+            choice), ``[6]`` or ``[B, 6]``, validated by ``shape_parameters``; or a lattice
+            matrix ``[3, 3]`` / ``[B, 3, 3]`` (columns = lattice vectors), returned validated.
     Returns:
-        float64 ``[3, 3]`` (or ``[B, 3, 3]``), upper triangular with positive diagonal; x = J xi
-        maps the cube onto the cell, volume |Q| = det J = l_x l_y l_z sin(a_xy) c_z.
+        float64 ``[3, 3]`` (or ``[B, 3, 3]``); from parameters upper triangular with positive
+        diagonal; x = J xi maps the cube onto the cell, volume |Q| = |det J| (= l_x l_y l_z
+        sin(a_xy) c_z from parameters).
     """
+    if is_lattice(shape):
+        return _check_J(shape, "shape")
     p = shape_parameters(shape)
     batched = p.dim() == 2
     p = p if batched else p.unsqueeze(0)
@@ -161,7 +200,9 @@ def _check_J(J, name: str = "J") -> torch.Tensor:
     det = torch.linalg.det(J)
     scale = J.abs().flatten(-2).amax(-1) ** 3
     if not (det.abs() > 1e-14 * scale).all():
-        raise ValueError(f"{name} must be invertible (a cell of non-zero volume)")
+        worst = float((det.abs() / scale).min())
+        raise ValueError(f"{name} must be invertible: its lattice vectors (columns) are (nearly) linearly dependent, "
+                         f"|det| / max|entry|^3 = {worst:.3g}, so the cell has no volume")
     return J
 
 
@@ -285,25 +326,54 @@ def reference_lattice_matrix(params) -> torch.Tensor:
     return J if batched else J[0]
 
 
-def from_reference_convention(params) -> torch.Tensor:
-    """This library's shape parameters of the cell that the reference method calls ``params``.
-
-    Both conventions put a1 on the +x axis, a2 in the xy-plane with y > 0 and a3 at z > 0, i.e.
-    J is upper triangular with a positive diagonal; such a J is fixed by the lattice lengths and
-    angles (it is the Cholesky factor of the Gram matrix J^T J). So the returned parameters give
-    exactly the same J (``lattice_matrix(from_reference_convention(p)) ==
-    reference_lattice_matrix(p)``): no rotation is involved, and C^H of both is directly
-    comparable in the same global basis. The overall scale is kept (the reference's unit-volume
-    scaling changes no C^H; ``CellProblem`` scales to unit volume itself).
+def reference_paper_lattice(params) -> torch.Tensor:
+    """The cell the reference method's PAPER describes for its parameters: lattice vectors = the
+    COLUMNS of S T (a1 = l_x (1, 0, 0), a2 = l_y (cot a_xy, 1, 0), a3 = l_z (cot a_xz, cot a_yz,
+    1)), scaled to unit volume. ``[3, 3]`` / ``[B, 3, 3]`` float64, usable as ``shape=``; the
+    same cell as ``from_reference_convention(params)``.
 
     Args:
-        params: reference ``(a_xy, a_yz, a_xz, l_x, l_y, l_z)``, ``[6]`` or ``[B, 6]``.
-    Returns:
-        ``(alpha_xy, alpha_yz, alpha_xz, l_x, l_y, l_z)`` float64 ``[6]`` / ``[B, 6]``: the
-        lengths and pairwise angles (degrees) of the columns of S T. For a_xy = a_xz = 90 this is
-        (90, a_yz, 90, l_x, l_y, l_z / sin a_yz).
+        params: the reference's ``(a_xy, a_yz, a_xz, l_x, l_y, l_z)``, ``[6]`` or ``[B, 6]``.
     """
-    J = reference_lattice_matrix(params)
+    return unit_volume(reference_lattice_matrix(params))
+
+
+def reference_code_lattice(params) -> torch.Tensor:
+    """The cell the reference method's PUBLISHED CODE homogenizes for its parameters: lattice
+    vectors = the ROWS of S T, scaled to unit volume, ``[3, 3]`` / ``[B, 3, 3]`` float64 (columns
+    = those vectors), usable as ``shape=``.
+
+    Why rows: that code maps the material with the strain map eps -> A eps A^T, A = (S T)^-1
+    (C_hat = M(A)^T C M(A)), which is this library's shape-material transformation of the cell
+    J = (S T)^T; it reports C^H in that cell's global frame, and so does
+    ``homogenize(vox, shape=reference_code_lattice(params))`` (in this library's Voigt order
+    [xx, yy, zz, yz, xz, xy]; the code's is [xx, yy, zz, xy, yz, xz], and it stores voxel arrays
+    (z, y, x): see docs/conventions.md for the worked example). For non-orthogonal parameters
+    it is a different cell from the paper's (``reference_paper_lattice``): C^H about 20% apart.
+
+    Args:
+        params: the reference's ``(a_xy, a_yz, a_xz, l_x, l_y, l_z)``, ``[6]`` or ``[B, 6]``.
+    """
+    return unit_volume(reference_lattice_matrix(params).transpose(-1, -2))
+
+
+def from_reference_code_convention(params) -> torch.Tensor:
+    """This library's parameters of the cell the reference method's published code homogenizes
+    (``reference_code_lattice``): its lengths and pairwise angles, in this library's frame (a1
+    along x, a2 in the xy-plane), which is that cell rotated: C^H agrees with the code's up to
+    that rotation. For the code's own frame pass ``reference_code_lattice(params)`` as ``shape=``.
+
+    Args:
+        params: the reference's ``(a_xy, a_yz, a_xz, l_x, l_y, l_z)``, ``[6]`` or ``[B, 6]``.
+    Returns:
+        ``(alpha_xy, alpha_yz, alpha_xz, l_x, l_y, l_z)`` float64 ``[6]`` / ``[B, 6]`` of unit volume.
+    """
+    return _lattice_parameters(reference_code_lattice(params))
+
+
+def _lattice_parameters(J: torch.Tensor) -> torch.Tensor:
+    """Lengths and pairwise angles (degrees) of the columns of J ``[3, 3]`` / ``[B, 3, 3]``: this
+    library's parameters of the same cell, in the frame with a1 along x and a2 in the xy-plane."""
     batched = J.dim() == 3
     J = J if batched else J.unsqueeze(0)
     a = J.transpose(-1, -2)  # rows a1, a2, a3
@@ -319,10 +389,37 @@ def from_reference_convention(params) -> torch.Tensor:
     return out if batched else out[0]
 
 
+def from_reference_convention(params) -> torch.Tensor:
+    """This library's shape parameters of the cell the reference method's PAPER describes for
+    ``params`` (the COLUMNS reading of J = S T; ``reference_paper_lattice``).
+
+    NOT the cell its published code homogenizes: that code's material map is the exact
+    transformation of the cell whose lattice vectors are the ROWS of S T
+    (``reference_code_lattice`` / ``from_reference_code_convention``); for non-orthogonal
+    parameters the two C^H differ by about 20% (docs/conventions.md, "Interoperability").
+
+    Both this library and the paper put a1 on the +x axis, a2 in the xy-plane with y > 0 and a3
+    at z > 0, i.e. J is upper triangular with a positive diagonal; such a J is fixed by the
+    lattice lengths and angles (it is the Cholesky factor of the Gram matrix J^T J). So the
+    returned parameters give exactly the paper's J (``lattice_matrix(from_reference_convention(p))
+    == reference_lattice_matrix(p)``): no rotation is involved. The overall scale is kept (the
+    reference's unit-volume scaling changes no C^H; ``CellProblem`` scales to unit volume itself).
+
+    Args:
+        params: reference ``(a_xy, a_yz, a_xz, l_x, l_y, l_z)``, ``[6]`` or ``[B, 6]``.
+    Returns:
+        ``(alpha_xy, alpha_yz, alpha_xz, l_x, l_y, l_z)`` float64 ``[6]`` / ``[B, 6]``: the
+        lengths and pairwise angles (degrees) of the columns of S T. For a_xy = a_xz = 90 this is
+        (90, a_yz, 90, l_x, l_y, l_z / sin a_yz).
+    """
+    return _lattice_parameters(reference_lattice_matrix(params))
+
+
 def to_reference_convention(shape) -> torch.Tensor:
     """The reference method's parameters of the cell that this library calls ``shape``.
 
-    Inverse of ``from_reference_convention``: T = diag(J) and S = J T^-1, so
+    Inverse of ``from_reference_convention`` (the paper's columns reading): T = diag(J) and
+    S = J T^-1, so
     l_x, l_y, l_z = J_11, J_22, J_33 and cot a_xy = J_12 / J_22, cot a_xz = J_13 / J_33,
     cot a_yz = J_23 / J_33, each angle taken in (0, 180) degrees.
 
@@ -332,7 +429,7 @@ def to_reference_convention(shape) -> torch.Tensor:
         reference ``(a_xy, a_yz, a_xz, l_x, l_y, l_z)`` float64 ``[6]`` / ``[B, 6]`` with
         ``reference_lattice_matrix(result) == lattice_matrix(shape)`` (same scale).
     """
-    J = lattice_matrix(shape)
+    J = lattice_matrix(shape_parameters(shape))  # parameters only: their J is upper triangular
     batched = J.dim() == 3
     J = J if batched else J.unsqueeze(0)
     d = torch.diagonal(J, dim1=-2, dim2=-1)  # [B, 3]
@@ -355,7 +452,13 @@ __all__ = [
     "SHAPE_NAMES",
     "UNIT_CUBE",
     "VOIGT_PAIRS",
+    "cell_shape",
     "cell_volume",
+    "from_reference_code_convention",
+    "is_lattice",
+    "reference_code_lattice",
+    "reference_paper_lattice",
+    "shape_batch",
     "from_reference_convention",
     "lattice_matrix",
     "recover_stiffness",

@@ -22,7 +22,8 @@ import numpy as np
 import torch
 
 from . import ops
-from ._checks import positive_int
+from ._checks import device as check_device
+from ._checks import positive_int, positive_number, real_number
 from .conventions import DEFAULT_SOFT_RATIO
 from .linalg.blocks import apply_blocks, jacobi_blocks
 from .linalg.deflation import MAX_DEFLATED_PIECES, RigidClusterDeflation, bounded_pieces
@@ -37,7 +38,7 @@ from .linalg.multigrid import (
     prolongate,
     restrict,
 )
-from .materials import check_voxels
+from .materials import check_voxels, youngs_modulus
 from .problem import CellProblem
 
 PRECONDITIONERS = ("multigrid", "jacobi", "none")
@@ -82,9 +83,11 @@ def homogenize(vox, *, E=1.0, nu=0.3, soft_ratio=DEFAULT_SOFT_RATIO, shape=None,
         vox: ``[n, n, n]`` or ``[B, n, n, n]`` (numpy or torch) in [0, 1], 1 = hard phase.
         E, nu, soft_ratio: base material, scalars or per-sample ``[B]``.
         shape: parallelepiped parameters (alpha_xy, alpha_yz, alpha_xz in degrees, l_x, l_y, l_z;
-            docs/conventions.md), ``[6]`` or per-sample ``[B, 6]``; None = unit cube. The cell is solved on
-            the cube with the shape-transformed material and C^H is reported for the
-            parallelepiped in the global (x, y, z) Voigt basis (``phnet_cuda.shapes``).
+            docs/conventions.md), ``[6]`` or per-sample ``[B, 6]``; or a lattice matrix ``[3, 3]`` /
+            ``[B, 3, 3]`` whose columns are the lattice vectors in the global frame (any cell, any
+            orientation); None = unit cube. The cell is solved on the cube with the
+            shape-transformed material and C^H is reported for the parallelepiped in the global
+            (x, y, z) Voigt basis (``phnet_cuda.shapes``).
         tol: relative residual ||K u - f|| / ||f|| to reach for every load case.
         max_iter: iteration cap (default 20 n + 500).
         device, dtype: where and in which precision to solve (float64 recommended).
@@ -107,19 +110,21 @@ def homogenize(vox, *, E=1.0, nu=0.3, soft_ratio=DEFAULT_SOFT_RATIO, shape=None,
     """
     if preconditioner not in PRECONDITIONERS:
         raise ValueError(f"preconditioner must be one of {PRECONDITIONERS}, got {preconditioner!r}")
-    if not tol > 0:
-        raise ValueError(f"tol must be positive, got {tol}")
-    if semi_coarsening is not None and not semi_coarsening >= 1:
+    tol = positive_number(tol, "tol")
+    if semi_coarsening is not None and not real_number(semi_coarsening, "semi_coarsening") >= 1:
         raise ValueError(f"semi_coarsening must be None or a ratio >= 1, got {semi_coarsening!r}")
     if not (isinstance(deflate, bool) or deflate == "auto"):
         raise ValueError(f"deflate must be True, False or 'auto', got {deflate!r}")
-    if isinstance(vox, np.ndarray):
-        vox = torch.from_numpy(np.ascontiguousarray(vox))
     single = np.ndim(vox) == 3  # one cell [n, n, n] -> CH [6, 6]; a batch (even of one) -> [B, 6, 6]
     vox = check_voxels(vox)
     n = vox.shape[-1]
-    device = torch.device(device) if device is not None else vox.device
-    prob = CellProblem(n, E=E, nu=nu, soft_ratio=soft_ratio, shape=shape, device=device, dtype=dtype)
+    device = check_device(device) or vox.device
+    # K and f are linear in E, so u does not depend on it: solve in units of each cell's E and
+    # scale C^H back, so that E = 1e-300 or 1e300 neither underflows nor overflows the CG inner
+    # products (||f||^2 ~ E^2).
+    E_unit = youngs_modulus(E)  # [] or [B], float64
+    prob = CellProblem(n, E=torch.ones_like(E_unit), nu=nu, soft_ratio=soft_ratio, shape=shape, device=device,
+                       dtype=dtype)
     phase = prob.phases(vox)
     max_iter = 20 * n + 500 if max_iter is None else positive_int(max_iter, "max_iter")
     t0 = time.perf_counter()
@@ -142,7 +147,7 @@ def homogenize(vox, *, E=1.0, nu=0.3, soft_ratio=DEFAULT_SOFT_RATIO, shape=None,
         return ops.stiffness_apply(x.contiguous(), phase, prob.Ke)
 
     if x0 is not None:
-        x0 = prob.displacements(torch.as_tensor(x0).to(device=device, dtype=dtype), phase.shape[0])
+        x0 = prob.displacements(torch.as_tensor(x0).to(device=device, dtype=dtype), phase.shape[0], name="x0")
     pieces, deflation = None, None  # pieces: set when some cell has bounded pieces within the cap
     if preconditioner != "none" and deflate is not False:
         labelled = bounded_pieces(vox)  # a labelling per cell: milliseconds
@@ -163,6 +168,7 @@ def homogenize(vox, *, E=1.0, nu=0.3, soft_ratio=DEFAULT_SOFT_RATIO, shape=None,
     deflated = sum(deflation.clusters) if deflation is not None else 0
     CH = ops.homogenized_tensor(u.contiguous(), phase, prob.Ke, prob.Fe, prob.Ce)
     CH = prob.recover(0.5 * (CH + CH.transpose(1, 2)))  # cube -> parallelepiped (identity for cubes)
+    CH = CH * E_unit.to(device=CH.device, dtype=CH.dtype).reshape(-1, 1, 1)  # back from units of E
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     seconds = time.perf_counter() - t0

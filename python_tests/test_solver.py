@@ -121,7 +121,7 @@ def test_warm_start_and_nonconvergence():
 def test_bad_arguments():
     with pytest.raises(ValueError, match="preconditioner must be one of"):
         homogenize(np.ones((4, 4, 4)), preconditioner="ilu")
-    with pytest.raises(ValueError, match="tol must be positive"):
+    with pytest.raises(ValueError, match="tol must be a positive finite number, got 0"):
         homogenize(np.ones((4, 4, 4)), tol=0)
     with pytest.raises(ValueError, match=r"\[n, n, n\] or \[B, n, n, n\]"):
         homogenize(np.ones((4, 4)))

@@ -101,6 +101,11 @@ def _cz2(p: np.ndarray) -> np.ndarray:
     return 1.0 - cxz ** 2 - cy ** 2
 
 
+#: How sampled shape parameters are read (``sample_shapes``): this library's angles, the cells of
+#: the reference method's published code, or the cells its paper describes.
+SHAPE_CONVENTIONS = ("library", "reference", "reference_paper")
+
+
 def sample_shapes(rng: np.random.Generator, count: int, angles=(75.0, 90.0), lengths=(1.0, 2.0),
                   convention: str = "library") -> np.ndarray:
     """Random parallelepiped cells ``[count, 6]`` float64 in this library's convention,
@@ -113,21 +118,26 @@ def sample_shapes(rng: np.random.Generator, count: int, angles=(75.0, 90.0), len
         lengths: [lo, hi]; each edge length is uniform in it before the volume scaling (so the
             length ratios are those drawn).
         convention: ``"library"``: the angles are this library's lattice angles, rows giving no
-            parallelepiped (c_z^2 <= 1e-6) are redrawn; ``"reference"``: they are the reference
-            code's J = S T parameters (always a valid cell), converted with
-            ``shapes.from_reference_convention``.
+            parallelepiped (c_z^2 <= 1e-6) are redrawn. ``"reference"``: they are the reference
+            method's (a_xy, a_yz, a_xz, l_x, l_y, l_z) (always a valid cell), and the cell is the
+            one its PUBLISHED CODE homogenizes (lattice vectors = the rows of S T,
+            ``shapes.from_reference_code_convention``): its dataset's cells. This library's
+            parameters put a1 along x, so C^H labels are that code's rotated into this frame;
+            for the code's own frame solve with ``shape=shapes.reference_code_lattice(params)``.
+            ``"reference_paper"``: the cell its paper describes (columns of S T,
+            ``shapes.from_reference_convention``).
     """
     from .. import shapes
     a_lo, a_hi = angles
     l_lo, l_hi = lengths
-    if convention not in ("library", "reference"):
-        raise ValueError(f"convention must be 'library' or 'reference', got {convention!r}")
+    if convention not in SHAPE_CONVENTIONS:
+        raise ValueError(f"convention must be one of {SHAPE_CONVENTIONS}, got {convention!r}")
     p = np.empty((count, 6))
     todo = np.arange(count)
     for _ in range(1000):
         p[todo, :3] = rng.uniform(a_lo, a_hi, size=(len(todo), 3))
         p[todo, 3:] = rng.uniform(l_lo, l_hi, size=(len(todo), 3))
-        if convention == "reference":
+        if convention != "library":  # the reference's parameters always give a cell
             break
         # margin on c_z^2 (not just > 0) keeps the cells away from degenerate, flat ones
         todo = todo[~(_cz2(p[todo]) > 1e-6)]
@@ -137,6 +147,8 @@ def sample_shapes(rng: np.random.Generator, count: int, angles=(75.0, 90.0), len
         raise ValueError(f"shapes.angles {list(angles)}: almost no angle triple gives a parallelepiped")
     t = torch.from_numpy(p)
     if convention == "reference":
+        t = shapes.from_reference_code_convention(t)
+    elif convention == "reference_paper":
         t = shapes.from_reference_convention(t)
     vol = shapes.cell_volume(t)
     t = torch.cat([t[:, :3], t[:, 3:] / vol.pow(1.0 / 3.0)[:, None]], dim=1)

@@ -40,8 +40,10 @@ Every (type, vf grid position) of a group is one geometry slot, stored once; eac
 sampling: the three angles uniform in ``angles`` and the three lengths uniform in ``lengths``
 (``convention: library`` = this library's lattice angles; rows whose angles give no
 parallelepiped are redrawn, which never happens for angles within [60, 90]; ``convention:
-reference`` draws the reference code's J = S T parameters, always valid, and converts them with
-``shapes.from_reference_convention``); then the lengths are divided by the cube root of the cell
+reference`` draws the reference method's (a_xy, a_yz, a_xz, l_x, l_y, l_z), always valid, and takes the
+cell its published code homogenizes (``shapes.from_reference_code_convention``: its dataset's
+cells); ``convention: reference_paper`` takes the cell its paper describes instead
+(``shapes.from_reference_convention``)); then the lengths are divided by the cube root of the cell
 volume. ``out_of_range`` (resolved per type while building, since ``geometry.reachable_range``
 is expensive): ``skip`` drops the grid values outside the reachable range (status 3); ``clip``
 re-spreads a ``range`` grid over its reachable part, keeping ``count`` values (an explicit list
@@ -204,8 +206,9 @@ def _shapes(s, key: str) -> dict:
     if "lengths" in s:
         out["lengths"] = _pair(s["lengths"], f"{key}.lengths", 0.0, math.inf)
     if "convention" in s:
-        _require(s["convention"] in ("library", "reference"),
-                 f"spec {key}.convention: expected 'library' or 'reference', got {s['convention']!r}")
+        _require(s["convention"] in ("library", "reference", "reference_paper"),
+                 f"spec {key}.convention: expected 'library', 'reference' or 'reference_paper', "
+                 f"got {s['convention']!r}")
         out["convention"] = s["convention"]
     return out
 

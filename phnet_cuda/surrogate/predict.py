@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .._checks import non_negative_int, positive_int
+from .. import shapes
+from .._checks import device as check_device
+from .._checks import non_negative_int, positive_int, positive_number
 from ..conventions import DEFAULT_SOFT_RATIO
 from ..grid import zero_mean
 from ..materials import check_voxels
@@ -95,6 +97,21 @@ def interpolate_periodic(u: torch.Tensor, n: int) -> torch.Tensor:
     return u
 
 
+def _warn_above_voigt(CH: torch.Tensor, voigt: torch.Tensor, rtol: float = 1e-6) -> None:
+    """Warn (once per call, naming the cells) when a predicted C^H ``[B, 6, 6]`` exceeds the Voigt
+    bound ``[B, 6, 6]`` in some direction: impossible for the true C^H, so the prediction is far
+    off - typically a cell outside the checkpoint's training range."""
+    excess = torch.linalg.eigvalsh(CH - voigt)[:, -1]  # largest eigenvalue of CH - Voigt
+    scale = torch.linalg.eigvalsh(voigt)[:, -1]
+    bad = (excess > rtol * scale).nonzero().flatten().tolist()
+    if bad:
+        worst = float((excess / scale).max())
+        warnings.warn(f"predict: the predicted C^H of cell(s) {bad[:10]}{' ...' if len(bad) > 10 else ''} exceeds the "
+                      f"Voigt bound (by up to {worst:.1%} of its largest eigenvalue), which the true C^H never does: "
+                      f"the prediction is unreliable there (cell outside the training range?); use refine_tol "
+                      f"for an exact answer", UserWarning, stacklevel=3)
+
+
 def predict(vox, *, E=1.0, nu=0.3, soft_ratio=DEFAULT_SOFT_RATIO, shape=None, checkpoint: str | None = None,
             refine_tol: float | None = None, refine_iters: int | None = None, device=None,
             batch_size: int = 16, cg_steps: int | None = None) -> PredictionResult:
@@ -107,7 +124,8 @@ def predict(vox, *, E=1.0, nu=0.3, soft_ratio=DEFAULT_SOFT_RATIO, shape=None, ch
         E, nu, soft_ratio: base material, scalars or per-sample ``[B]`` (the network's input is
             scale-free; C^H scales with E).
         shape: parallelepiped ``(alpha_xy, alpha_yz, alpha_xz, l_x, l_y, l_z)``, ``[6]`` or
-            ``[B, 6]`` (this library's convention), or None for the unit cube.
+            ``[B, 6]`` (this library's convention), a lattice matrix ``[3, 3]`` / ``[B, 3, 3]``
+            (columns = lattice vectors, global frame), or None for the unit cube.
         checkpoint: path of a PH-Net checkpoint; None = the pretrained model shipped with the
             package (``DEFAULT_CHECKPOINT``: TG cells, n = 16).
         refine_tol: if given, the prediction warm-starts ``homogenize`` (multigrid PCG, float64)
@@ -129,16 +147,15 @@ def predict(vox, *, E=1.0, nu=0.3, soft_ratio=DEFAULT_SOFT_RATIO, shape=None, ch
     """
     t_start = time.perf_counter()
     single = isinstance(vox, (np.ndarray, torch.Tensor)) and np.ndim(vox) == 3
-    if isinstance(vox, np.ndarray):
-        vox = torch.from_numpy(np.ascontiguousarray(vox))
     vox = check_voxels(vox)
-    device = torch.device(device) if device is not None else vox.device
-    if refine_tol is not None and not refine_tol > 0:
-        raise ValueError(f"refine_tol must be positive or None, got {refine_tol}")
+    device = check_device(device) or vox.device
+    if refine_tol is not None:
+        refine_tol = positive_number(refine_tol, "refine_tol")
     refine_iters = positive_int(refine_iters, "refine_iters", allow_none=True)
     batch_size = positive_int(batch_size, "batch_size")
     if cg_steps is not None:
         cg_steps = non_negative_int(cg_steps, "cg_steps")
+    cell = None if shape is None else shapes.cell_shape(shape)  # parameters or a lattice matrix
     model, n_train = load_model(checkpoint, device)
     steps = model.config.cg_steps if cg_steps is None else int(cg_steps)
     B, n = vox.shape[0], vox.shape[-1]
@@ -168,8 +185,7 @@ def predict(vox, *, E=1.0, nu=0.3, soft_ratio=DEFAULT_SOFT_RATIO, shape=None, ch
             def pick(x, sl=sl):
                 return x[sl] if per_sample(x) is not None else x
 
-            sh = None if shape is None else torch.as_tensor(shape, dtype=torch.float64)
-            sh = None if sh is None else (sh[sl] if sh.dim() == 2 else sh)
+            sh = None if shape is None else (cell[sl] if shapes.shape_batch(cell) is not None else cell)
             us.append(network_field(model, vox_net[sl], pick(E), pick(nu), pick(soft_ratio), sh))
     u_net = torch.cat(us)
     sync()
@@ -192,6 +208,7 @@ def predict(vox, *, E=1.0, nu=0.3, soft_ratio=DEFAULT_SOFT_RATIO, shape=None, ch
     CH_net = prob.homogenized_tensor(u, vox.double())
     CH_net = 0.5 * (CH_net + CH_net.transpose(1, 2))
     CH_upper = torch.diagonal(CH_net, dim1=1, dim2=2).clone()
+    _warn_above_voigt(CH_net, prob.voigt_bound(vox.double()))
     CH, gap, iters, conv, t_ref = CH_net, None, 0, None, 0.0
     if refine_tol is not None or refine_iters is not None:
         with warnings.catch_warnings():

@@ -141,3 +141,28 @@ def test_dataset2_with_the_real_library(tmp_path):
             assert lo <= f["geometry/vf_target"][g] <= hi
     ds = data.CellDataset(tmp_path / "d2.h5", "all")
     assert len(ds) == res["built"] and ds[0]["vox"].shape == (N1, N1, N1)
+
+
+def test_reference_conventions_sample_the_code_and_the_paper_cells():
+    """convention="reference" gives the cells the reference method's published code homogenizes
+    (rows of S T), "reference_paper" the cells its paper describes (columns): compared through
+    the Gram matrices J^T J (lengths and angles, frame-free) of the unit-volume lattices."""
+    from phnet_cuda import shapes
+
+    code = data.sample_shapes(np.random.default_rng(4), 20, angles=(60, 90), lengths=(1, 2), convention="reference")
+    paper = data.sample_shapes(np.random.default_rng(4), 20, angles=(60, 90), lengths=(1, 2),
+                               convention="reference_paper")
+
+    def gram(J):
+        return J.transpose(-1, -2) @ J
+
+    # the same random stream: the first 3 draws are the angles, the next 3 the lengths, per row
+    rng = np.random.default_rng(4)
+    drawn = np.concatenate([rng.uniform(60, 90, size=(20, 3)), rng.uniform(1, 2, size=(20, 3))], axis=1)
+    want_code = gram(shapes.reference_code_lattice(torch.from_numpy(drawn)))
+    want_paper = gram(shapes.reference_paper_lattice(torch.from_numpy(drawn)))
+    got_code = gram(shapes.unit_volume(shapes.lattice_matrix(torch.from_numpy(code))))
+    got_paper = gram(shapes.unit_volume(shapes.lattice_matrix(torch.from_numpy(paper))))
+    torch.testing.assert_close(got_code, want_code, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(got_paper, want_paper, rtol=1e-10, atol=1e-12)
+    assert (got_code - got_paper).abs().max() > 1e-2  # different cells

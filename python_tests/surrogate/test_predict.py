@@ -45,7 +45,7 @@ def test_fixed_refinement_budget(tiny_checkpoint):
     true_diag = torch.diagonal(ref.CH, dim1=1, dim2=2)
     for k in (1, 2, 3):
         with warnings.catch_warnings():
-            warnings.simplefilter("error")  # a budget, not a tolerance: no warning
+            warnings.simplefilter("error", RuntimeWarning)  # a budget, not a tolerance: no warning
             res = predict(vox, E=3.0, nu=0.3, shape=SHAPE, checkpoint=tiny_checkpoint, refine_iters=k)
         assert res.iterations == k and not res.converged
         with pytest.warns(RuntimeWarning, match="not converged"):
@@ -161,3 +161,24 @@ def test_shipped_model_is_accurate_on_held_out_cells():
     refined = predict(vox, E=750.0, nu=0.3, shape=shape, refine_tol=1e-8)
     assert refined.converged and refined.iterations <= ref.iterations  # savings: benchmarks/accuracy.py
     assert torch.allclose(refined.CH, ref.CH, rtol=1e-6, atol=1e-9 * float(ref.CH.abs().max()))
+
+
+def test_prediction_above_the_voigt_bound_warns(tiny_checkpoint):
+    """An untrained network's C^H exceeds the Voigt bound (impossible for the true C^H): predict
+    says so, naming the cells; the shipped model on a cell of its training family stays quiet."""
+    vox = torch.stack([tubular_gyroid(8, 0.3), tubular_gyroid(8, 0.5)]).double()
+    with pytest.warns(UserWarning, match=r"cell\(s\) \[0, 1\] exceeds the Voigt bound"):
+        res = predict(vox, checkpoint=tiny_checkpoint, cg_steps=0)
+    assert (torch.linalg.eigvalsh(res.CH_network - _voigt(vox)).amax(dim=1) > 0).all()  # the premise holds
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        predict(tubular_gyroid(16, 0.2))
+
+
+def _voigt(vox):
+    """Volume average of the two isotropic phases (E = 1, nu = 0.3, soft 1e-6) [B, 6, 6], written
+    out independently of CellProblem.voigt_bound."""
+    from phnet_cuda.materials import isotropic_stiffness
+
+    vf = vox.mean(dim=(1, 2, 3)).double()[:, None, None]
+    return vf * isotropic_stiffness(1.0, 0.3) + (1 - vf) * isotropic_stiffness(1e-6, 0.3)
