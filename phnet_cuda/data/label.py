@@ -16,7 +16,21 @@ import numpy as np
 import torch
 
 from .._checks import positive_int
-from .h5 import LABEL_DATASETS, _checksums, _compare, _require_complete, _split_indices, open_file, read_rows
+from .h5 import (
+    LABEL_DATASETS,
+    DatasetError,
+    _checksums,
+    _compare,
+    _first_line,
+    _json_attr,
+    _require_complete,
+    _require_exists,
+    _split_indices,
+    open_file,
+    read_rows,
+    write_lock,
+)
+from .spec import SPLITS
 
 
 def label_dataset(path, split: str = "test", *, batch: int = 8, device=None, tol: float = 1e-6,
@@ -27,7 +41,9 @@ def label_dataset(path, split: str = "test", *, batch: int = 8, device=None, tol
     geometry, so a batch mostly shares one cell), with their own E, nu, soft_ratio and shape;
     each batch is written and flushed before the next, so an interrupted run continues where it
     stopped. Per sample: C^H ``[6, 6]`` (global basis, unit of E), ``converged`` (max relative
-    residual <= tol), the residual, tol and the CG iterations of its batch.
+    residual <= tol), the residual, tol and the CG iterations of its batch. The run holds the
+    file's write lock (``h5.write_lock``): a second labeller, or a build of the same file, is
+    refused with a one-line DatasetInUseError naming the holder's pid.
 
     Args:
         path: a complete dataset file (opened read-write).
@@ -38,11 +54,9 @@ def label_dataset(path, split: str = "test", *, batch: int = 8, device=None, tol
         ``{"labelled": done in this call, "pending": still NaN in the split, "not_converged",
         "seconds"}``.
     """
-    from tqdm.auto import tqdm
-
-    from ..solver import homogenize
-
     batch = positive_int(batch, "batch")
+    if split not in SPLITS:  # before the (long) checksum verification
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
     if not (isinstance(tol, (int, float)) and tol > 0):
         raise ValueError(f"tol must be positive, got {tol!r}")
     if limit is not None and (not isinstance(limit, int) or limit < 0):
@@ -50,9 +64,23 @@ def label_dataset(path, split: str = "test", *, batch: int = 8, device=None, tol
     if device is not None:
         device = torch.device(device)
     t0 = time.perf_counter()
-    with open_file(path, "r+") as f:
+    path = _require_exists(path)  # no lock file next to a path that is not there
+    try:
+        return _label_locked(path, split, batch, device, tol, dtype, limit, progress, t0)
+    except OSError as exc:  # a full disk, an unreadable chunk, ...: one line naming the file
+        raise DatasetError(f"{path}: {type(exc).__name__}: {_first_line(exc)}") from exc
+
+
+def _label_locked(path: str, split: str, batch: int, device, tol: float, dtype, limit, progress: bool,
+                  t0: float) -> dict:
+    """``label_dataset`` under the file's write lock."""
+    from tqdm.auto import tqdm
+
+    from ..solver import homogenize
+
+    with write_lock(path, hint="wait for it to finish"), open_file(path, "r+") as f:
         _require_complete(f, path)
-        stored = json.loads(f.attrs["checksums"])  # never label from corrupt cells or tables
+        stored = _json_attr(f, "checksums", path)  # never label from corrupt cells or tables
         _compare(path, stored, _checksums(f, stored), "geometry, samples, split")
         idx = _split_indices(f, split, path)
         CH_ds = f["labels/CH"]

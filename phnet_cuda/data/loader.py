@@ -18,7 +18,16 @@ import numpy as np
 import torch
 
 from .._checks import positive_int
-from .h5 import DatasetCorruptError, _require_complete, _split_indices, open_file, read_rows, verify_file
+from .h5 import (
+    DatasetCorruptError,
+    _first_line,
+    _require_complete,
+    _split_indices,
+    _text_attr,
+    open_file,
+    read_rows,
+    verify_file,
+)
 from .spec import SPLITS
 
 
@@ -67,29 +76,34 @@ class CellDataset(torch.utils.data.Dataset):
                 warnings.warn(f"{self.path}: labels were being written when the file was last closed (interrupted "
                               "labelling); they are not verified. Re-run `phnet dataset label` to finish.",
                               RuntimeWarning, stacklevel=2)
-        with open_file(self.path) as f:
-            _require_complete(f, self.path)
-            self.indices = _split_indices(f, split, self.path)
-            self.n = int(f.attrs["n"])
-            self.name = str(f.attrs["name"])
-            vox = f["geometry/voxels"]
-            self.voxel_dtype = vox.dtype
-            sg = np.asarray(f["samples/geometry"][...])[self.indices]
-            tables = {"geometry": sg,
-                      "E": np.asarray(f["samples/E"][...])[self.indices],
-                      "nu": np.asarray(f["samples/nu"][...])[self.indices],
-                      "soft_ratio": np.asarray(f["samples/soft_ratio"][...])[self.indices],
-                      "shape": np.asarray(f["samples/shape"][...])[self.indices],
-                      "volume_fraction": np.asarray(f["geometry/vf"][...])[sg],
-                      "CH": np.asarray(f["labels/CH"][...])[self.indices],
-                      "labelled": np.asarray(f["labels/converged"][...])[self.indices] == 1,
-                      "index": self.indices}
-            self.geometries = np.unique(sg)
-            cell_bytes = self.n ** 3 * vox.dtype.itemsize
-            self.cached = bool(cache is True or (cache == "auto" and len(self.geometries) * cell_bytes <= cache_bytes))
-            self._cells = None
-            if self.cached:
-                self._cells = torch.from_numpy(read_rows(vox, self.geometries))
+        try:
+            with open_file(self.path) as f:
+                _require_complete(f, self.path)
+                self.indices = _split_indices(f, split, self.path)
+                self.n = int(f.attrs["n"])
+                self.name = str(_text_attr(f, "name"))
+                vox = f["geometry/voxels"]
+                self.voxel_dtype = vox.dtype
+                sg = np.asarray(f["samples/geometry"][...])[self.indices]
+                tables = {"geometry": sg,
+                          "E": np.asarray(f["samples/E"][...])[self.indices],
+                          "nu": np.asarray(f["samples/nu"][...])[self.indices],
+                          "soft_ratio": np.asarray(f["samples/soft_ratio"][...])[self.indices],
+                          "shape": np.asarray(f["samples/shape"][...])[self.indices],
+                          "volume_fraction": np.asarray(f["geometry/vf"][...])[sg],
+                          "CH": np.asarray(f["labels/CH"][...])[self.indices],
+                          "labelled": np.asarray(f["labels/converged"][...])[self.indices] == 1,
+                          "index": self.indices}
+                self.geometries = np.unique(sg)
+                cell_bytes = self.n ** 3 * vox.dtype.itemsize
+                fits = len(self.geometries) * cell_bytes <= cache_bytes
+                self.cached = bool(cache is True or (cache == "auto" and fits))
+                self._cells = None
+                if self.cached:
+                    self._cells = torch.from_numpy(read_rows(vox, self.geometries))
+        except OSError as exc:  # a damaged table or cell chunk (verify=False): one line naming the file
+            raise DatasetCorruptError(f"{self.path}: cannot read it ({_first_line(exc)}); the file is corrupt or "
+                                      "truncated: rebuild it") from exc
         # row of each sample's cell in the cache (cached) / geometry index in the file (uncached)
         row = np.searchsorted(self.geometries, tables["geometry"]) if self.cached else tables["geometry"]
         self._row = torch.from_numpy(row.astype(np.int64))

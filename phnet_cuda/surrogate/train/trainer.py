@@ -11,6 +11,7 @@ import random
 import sys
 import time
 
+import numpy as np
 import torch
 import torch.distributed as dist
 
@@ -135,7 +136,11 @@ class Trainer:
         if cfg.data != "tg":
             ds = CellDataset(cfg.data, split="test")
             samples = []
-            for i in range(len(ds)):  # the first eval_size LABELLED test samples
+            # eval_size LABELLED test samples spread over the whole split (a golden-ratio
+            # stride, deterministic): the split is stored group by group, so its first samples
+            # would all be of one family.
+            spread = np.argsort((np.arange(len(ds)) * 0.6180339887498949) % 1.0, kind="stable")
+            for i in spread.tolist():
                 item = ds[i]
                 if bool(item.get("labelled", True)) and not torch.isnan(item["CH"]).any():
                     samples.append(item)
@@ -189,10 +194,30 @@ class Trainer:
         self.epoch, self.step_in_epoch = int(ck["epoch"]), int(ck["step_in_epoch"])
         self.global_step, self.best = int(ck["global_step"]), float(ck["best"])
         self.history = list(ck["history"])
+        if self.main:
+            # a run killed after logging an epoch but before saving it left rows the checkpoint does not have
+            self._rewrite_log()
         _set_rng_state({k: (v.cpu() if isinstance(v, torch.Tensor) else v) for k, v in ck["rng"].items()})
         return True
 
     # -- logging ---------------------------------------------------------------------------
+    def _rewrite_log(self) -> None:
+        """Rewrite ``log.csv`` from the checkpoint's history (the truth: one row per finished epoch,
+        epochs 1..epoch), atomically (temporary file, then rename): rows logged after the last save,
+        or a row cut short by a kill, are dropped and re-logged when their epoch is run again."""
+        path = os.path.join(self.cfg.out, "log.csv")
+        if not self.history and not os.path.exists(path):
+            return
+        tmp = path + ".tmp"
+        with open(tmp, "w", newline="") as fh:
+            # extrasaction="ignore": a history written by another version may have other columns
+            w = csv.DictWriter(fh, fieldnames=LOG_FIELDS, restval="", extrasaction="ignore")
+            w.writeheader()
+            w.writerows(self.history)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+
     def _log(self, row: dict) -> None:
         if not self.main:
             return
