@@ -118,6 +118,41 @@ def test_log_with_sparse_evaluation(tmp_path):
     assert rows[0]["delta_mean"] == "" and float(rows[1]["delta_mean"]) > 0 and float(rows[2]["delta_mean"]) > 0
 
 
+def test_resume_after_a_kill_between_log_and_checkpoint_logs_each_epoch_once(tmp_path, monkeypatch):
+    """Killed after epoch 2's log row but before its checkpoint (and in the middle of writing a
+    further row): the resumed run rewrites log.csv from the checkpoint's history, so epochs
+    1..3 appear exactly once, with the values of the run that produced the checkpoints."""
+    import csv
+
+    out = tmp_path / "k"
+    real_save, saves = Trainer.save, []
+
+    def killed_on_second_save(self, best=False):
+        saves.append(self.epoch)
+        if len(saves) == 2:
+            raise KeyboardInterrupt  # epoch 2 is logged, its checkpoint never written
+        real_save(self, best=best)
+
+    monkeypatch.setattr(Trainer, "save", killed_on_second_save)
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(_cfg(out, epochs=3, epoch_size=4, eval_every=3)).run()
+    monkeypatch.setattr(Trainer, "save", real_save)
+    log = out / "log.csv"
+    with open(log, "a") as fh:
+        fh.write("3,6,0.00")  # a row cut short by the kill
+    with open(log) as fh:
+        assert [r["epoch"] for r in csv.DictReader(fh)] == ["1", "2", "3"]  # the state a kill leaves
+    assert load_checkpoint(str(out / "last.pt"))["epoch"] == 1
+    Trainer(_cfg(out, epochs=3, epoch_size=4, eval_every=3)).run()
+    with open(log) as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["epoch"] for r in rows] == ["1", "2", "3"]
+    hist = load_checkpoint(str(out / "last.pt"))["history"]
+    assert [r["step"] for r in rows] == [str(h["step"]) for h in hist] == ["2", "4", "6"]
+    assert [r["train_loss"] for r in rows] == [str(h["train_loss"]) for h in hist]
+    assert not (out / "log.csv.tmp").exists()
+
+
 def test_checkpoint_errors(tmp_path):
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"not a checkpoint")
