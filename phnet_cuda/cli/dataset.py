@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import json
-import sys
+import os
 
-from .common import UserError, _device
+from .common import UserError, _device, add_verbose, prepare_output
+
+
+def _not_a_dataset(path, exc: Exception) -> UserError:
+    """The one-line error for a file that opened as a phnet_cuda dataset but lacks what the format has
+    (the data layer lets KeyError/ValueError of a missing or malformed entry through)."""
+    first = (str(exc).splitlines() or [""])[0].strip("'\" ")
+    return UserError(f"{path} is not a phnet_cuda cell dataset (or is damaged): {type(exc).__name__} reading it"
+                     + (f": {first}" if first else ""))
 
 
 def cmd_dataset_build(args) -> int:
-    """``phnet dataset build``: build (or resume) a dataset file and print a summary; returns the exit
-    status (0, or 130 when interrupted)."""
+    """``phnet dataset build``: build (or resume) a dataset file and print a summary; returns 0 (Ctrl-C:
+    ``main`` reports it with the resume hint set here and returns 130)."""
     from .. import data
     if args.scale is not None and not 0 < args.scale <= 1:
         raise UserError(f"--scale: expected a number in (0, 1], got {args.scale:g}")
@@ -18,13 +26,17 @@ def cmd_dataset_build(args) -> int:
         raise UserError(f"--n: expected an integer >= 2, got {args.n}")
     if args.max_chunks is not None and args.max_chunks < 1:
         raise UserError(f"--max-chunks: expected an integer >= 1, got {args.max_chunks}")
+    resuming = os.path.exists(args.out)
+    prepare_output(args.out, "--out")
+    args.interrupt_hint = f"{args.out} keeps the chunks written so far; re-run the same command to resume"
     try:
         res = data.build_dataset(args.spec, args.out, n=args.n, scale=args.scale, seed=args.seed,
                                  split_by=args.split_by, max_chunks=args.max_chunks, progress=not args.quiet)
-    except KeyboardInterrupt:
-        print(f"interrupted: {args.out} keeps the chunks written so far; re-run the same command to resume",
-              file=sys.stderr)
-        return 130
+    except KeyError as exc:
+        if not resuming:
+            raise
+        # resuming a file with the format attribute but not the format's contents
+        raise _not_a_dataset(args.out, exc) from exc
     print(f"{res['path']}: {res['status']}, {res['chunks_done']}/{res['chunks']} chunks, {res['geometries']} "
           f"cell slots ({res['built']} built, {res['rejected']} rejected, {res['skipped']} out of range), "
           f"{res['samples']} samples, {res['seconds']:.1f} s")
@@ -35,7 +47,7 @@ def cmd_dataset_build(args) -> int:
 
 def cmd_dataset_label(args) -> int:
     """``phnet dataset label``: store numerical C^H for a split of a dataset file; returns the exit status
-    (0, 1 if some sample did not converge, 130 when interrupted)."""
+    (0, 1 if some sample did not converge; Ctrl-C: ``main`` returns 130 with the resume hint set here)."""
     from .. import data
     if args.batch < 1:
         raise UserError(f"--batch: expected an integer >= 1, got {args.batch}")
@@ -43,12 +55,15 @@ def cmd_dataset_label(args) -> int:
         raise UserError(f"--tol: expected a positive number, got {args.tol:g}")
     if args.limit is not None and args.limit < 0:
         raise UserError(f"--limit: expected an integer >= 0, got {args.limit}")
+    device = _device(args.device)
+    if os.path.isfile(args.file):  # the labels are written into the file itself
+        prepare_output(args.file, "FILE")
+    args.interrupt_hint = f"the labels written so far are kept in {args.file}; re-run to continue"
     try:
-        res = data.label_dataset(args.file, args.split, batch=args.batch, device=_device(args.device), tol=args.tol,
+        res = data.label_dataset(args.file, args.split, batch=args.batch, device=device, tol=args.tol,
                                  limit=args.limit, progress=not args.quiet)
-    except KeyboardInterrupt:
-        print(f"interrupted: the labels written so far are kept in {args.file}; re-run to continue", file=sys.stderr)
-        return 130
+    except KeyError as exc:  # a file with the format attribute but not the format's contents
+        raise _not_a_dataset(args.file, exc) from exc
     print(f"{args.file}: labelled {res['labelled']} samples of split '{args.split}' in {res['seconds']:.1f} s, "
           f"{res['pending']} still pending, {res['not_converged']} not converged (tol {args.tol:g})")
     return 0 if res["not_converged"] == 0 else 1
@@ -58,7 +73,12 @@ def cmd_dataset_info(args) -> int:
     """``phnet dataset info``: print a dataset file's summary (as text, or as JSON with ``--json``);
     returns 0."""
     from .. import data
-    info = data.dataset_info(args.file, verify=args.verify)
+    try:
+        info = data.dataset_info(args.file, verify=args.verify)
+    except data.DatasetError:
+        raise  # already one line naming the file
+    except (KeyError, ValueError, TypeError) as exc:  # a missing or malformed entry of a foreign file
+        raise _not_a_dataset(args.file, exc) from exc
     if args.json:
         print(json.dumps(info, indent=2))
         return 0
@@ -96,18 +116,21 @@ def add_parser(sub) -> None:
     build.add_argument("--split-by", default=None, help="sample | geometry | volume_fraction | type (override)")
     build.add_argument("--max-chunks", type=int, default=None, help="stop after this many chunks (resumable)")
     build.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_verbose(build)
     build.set_defaults(func=cmd_dataset_build)
     label = dsub.add_parser("label", help="store numerical C^H for a split (resumable)")
     label.add_argument("file", help="a complete dataset .h5 file")
     label.add_argument("--split", default="test", help="train | test | all (default test)")
     label.add_argument("--batch", type=int, default=8, help="samples per solve (default 8)")
-    label.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
+    label.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda if available)")
     label.add_argument("--tol", type=float, default=1e-6, help="solver tolerance (default 1e-6)")
     label.add_argument("--limit", type=int, default=None, help="label at most this many samples now")
     label.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_verbose(label)
     label.set_defaults(func=cmd_dataset_label)
     info = dsub.add_parser("info", help="summary of a dataset file")
     info.add_argument("file")
     info.add_argument("--verify", action="store_true", help="also check every stored checksum")
     info.add_argument("--json", action="store_true", help="print the summary as JSON")
+    add_verbose(info)
     info.set_defaults(func=cmd_dataset_info)

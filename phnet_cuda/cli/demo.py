@@ -10,7 +10,16 @@ import time
 import torch
 
 from ..conventions import DEFAULT_SOFT_RATIO
-from .common import UserError, _device, _format_constants, _format_matrix, _parse_shape, _report
+from .common import (
+    UserError,
+    _device,
+    _format_constants,
+    _format_matrix,
+    _parse_shape,
+    _report,
+    add_verbose,
+    prepare_output,
+)
 
 
 def cmd_demo(args) -> int:
@@ -27,16 +36,18 @@ def cmd_demo(args) -> int:
         raise UserError(f"--sigma-y: expected a positive yield strength, got {args.sigma_y:g}")
     if args.stl_tile < 1:
         raise UserError(f"--stl-tile: expected an integer >= 1, got {args.stl_tile}")
-    os.makedirs(args.out, exist_ok=True)
+    if args.cell != "tubular_gyroid" and args.cell not in cell_types():
+        raise UserError(f"--cell: unknown cell type {args.cell!r}; 'phnet gallery' shows the "
+                        f"{len(cell_types())} types, e.g. {', '.join(cell_types('tpms_sheet')[:4])}, ...")
+    prepare_output(args.out, "--out", directory=True)
+    from ..surrogate import load_model
+    load_model(args.checkpoint, device)  # cached for the PH-Net half; a bad checkpoint fails before the solve
     timings = {}
     t0 = time.perf_counter()
     if args.cell == "tubular_gyroid":
         vox = tubular_gyroid(args.n, args.vf)  # the reference method's TG, bit-identical to training
-    elif args.cell in cell_types():
-        vox = make_cell(args.cell, args.n, args.vf)
     else:
-        raise UserError(f"--cell: unknown cell type {args.cell!r}; 'phnet gallery' shows the "
-                        f"{len(cell_types())} types, e.g. {', '.join(cell_types('tpms_sheet')[:4])}, ...")
+        vox = make_cell(args.cell, args.n, args.vf)
     timings["cell_generation"] = time.perf_counter() - t0
     print(f"phnet demo: {args.cell} cell, n = {args.n}, volume fraction {float(vox.mean()):.4f}, "
           f"shape {tuple(shape)}, E = {args.E:g}, nu = {args.nu:g}, soft ratio {args.soft_ratio:g}, device {device}")
@@ -225,9 +236,10 @@ def add_parser(sub) -> None:
                       help="parallelepiped a_xy,a_yz,a_xz,lx,ly,lz (default 75,75,75,1,1,2; 90,90,90,1,1,1 = cube)")
     demo.add_argument("--tol", type=float, default=1e-6, help="solver tolerance (default 1e-6)")
     demo.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
-    demo.add_argument("--out", default="phnet_demo", help="output folder (default ./phnet_demo)")
+    demo.add_argument("--out", default="phnet_demo", help="output folder (default ./phnet_demo; created if missing)")
     demo.add_argument("--sigma-y", type=float, default=1.0,
                       help="base-material yield strength for the first-yield estimates (default 1: results "
                            "in units of the yield strength)")
     demo.add_argument("--stl-tile", type=int, default=2, help="cells per edge in the STL (default 2)")
+    add_verbose(demo)
     demo.set_defaults(func=cmd_demo)

@@ -6,7 +6,17 @@ import json
 
 import numpy as np
 
-from .common import _add_cell_arguments, _device, _format_constants, _format_matrix, _load_voxels, _parse_shape, _report
+from .common import (
+    _add_cell_arguments,
+    _device,
+    _format_constants,
+    _format_matrix,
+    _load_voxels,
+    _parse_shape,
+    _report,
+    prepare_output,
+    write_text,
+)
 
 
 def cmd_homogenize(args) -> int:
@@ -15,9 +25,13 @@ def cmd_homogenize(args) -> int:
     from ..post import engineering_constants
     from ..solver import homogenize
     shape = _parse_shape(args.shape)
-    vox = _load_voxels(args.voxels)
+    device = _device(args.device)
+    vox = _load_voxels(args.voxels, scale_255=args.scale_255)
+    prepare_output(args.out, "--out")  # before the solve: a typo in --out must not cost the solve
+    cells = vox.shape[0] if vox.ndim == 4 else 1
+    print(f"homogenize: {cells} cell(s), n = {vox.shape[-1]}, device {device}", flush=True)
     res = homogenize(vox, E=args.E, nu=args.nu, soft_ratio=args.soft_ratio, shape=shape, tol=args.tol,
-                     device=_device(args.device), deflate={"auto": "auto", "on": True, "off": False}[args.deflate],
+                     device=device, deflate={"auto": "auto", "on": True, "off": False}[args.deflate],
                      semi_coarsening=args.semi_coarsening)
     CHs = res.CH if res.CH.dim() == 3 else res.CH[None]
     reports = []
@@ -30,8 +44,7 @@ def cmd_homogenize(args) -> int:
           f"{'converged' if res.converged else 'NOT converged'}, {res.seconds:.2f} s"
           + (f", rigid motions of {res.deflated} hinged/floating solid pieces deflated" if res.deflated else ""))
     if args.out:
-        with open(args.out, "w") as fh:
-            json.dump(reports if len(reports) > 1 else reports[0], fh, indent=2)
+        write_text(args.out, json.dumps(reports if len(reports) > 1 else reports[0], indent=2), "--out")
         print(f"wrote {args.out}")
     return 0 if res.converged else 1
 

@@ -5,7 +5,16 @@ from __future__ import annotations
 
 import json
 
-from .common import _add_cell_arguments, _device, _format_constants, _format_matrix, _load_voxels, _parse_shape
+from .common import (
+    _add_cell_arguments,
+    _device,
+    _format_constants,
+    _format_matrix,
+    _load_voxels,
+    _parse_shape,
+    prepare_output,
+    write_text,
+)
 
 
 def cmd_predict(args) -> int:
@@ -16,9 +25,11 @@ def cmd_predict(args) -> int:
     from ..surrogate.predict import predict
 
     shape = _parse_shape(args.shape)
-    vox = _load_voxels(args.voxels)
+    device = _device(args.device)
+    vox = _load_voxels(args.voxels, scale_255=args.scale_255)
+    prepare_output(args.out, "--out")  # before the work: a typo in --out must not cost a refinement
     res = predict(vox, E=args.E, nu=args.nu, soft_ratio=args.soft_ratio, shape=shape, checkpoint=args.checkpoint,
-                  refine_tol=args.refine_tol, refine_iters=args.refine_iters, device=_device(args.device),
+                  refine_tol=args.refine_tol, refine_iters=args.refine_iters, device=device,
                   cg_steps=args.cg_steps)
     CHs = res.CH if res.CH.dim() == 3 else res.CH[None]
     upper = res.CH_upper if res.CH_upper.dim() == 2 else res.CH_upper[None]
@@ -47,9 +58,9 @@ def cmd_predict(args) -> int:
           f"({res.iterations} iteration{'' if res.iterations == 1 else 's'}), total {t['total'] * 1e3:.1f} ms; "
           f"checkpoint {res.checkpoint}")
     if args.out:
-        with open(args.out, "w") as fh:
-            json.dump({"cells": reports, "timings": t, "iterations": res.iterations, "cg_steps": res.cg_steps,
-                       "checkpoint": res.checkpoint, "resampled": res.resampled}, fh, indent=2)
+        write_text(args.out, json.dumps({"cells": reports, "timings": t, "iterations": res.iterations,
+                                         "cg_steps": res.cg_steps, "checkpoint": res.checkpoint,
+                                         "resampled": res.resampled}, indent=2), "--out")
         print(f"wrote {args.out}")
     # a fixed --refine-iters budget is not a convergence request; --refine-tol is
     return 0 if res.converged in (None, True) or not args.refine_tol else 1

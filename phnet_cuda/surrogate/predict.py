@@ -107,7 +107,7 @@ def _warn_above_voigt(CH: torch.Tensor, voigt: torch.Tensor, rtol: float = 1e-6)
     if bad:
         worst = float((excess / scale).max())
         warnings.warn(f"predict: the predicted C^H of cell(s) {bad[:10]}{' ...' if len(bad) > 10 else ''} exceeds the "
-                      f"Voigt bound (by up to {worst:.1%} of its largest eigenvalue), which the true C^H never does: "
+                      f"Voigt bound (by up to {worst:.3g} of its largest eigenvalue), which the true C^H never does: "
                       f"the prediction is unreliable there (cell outside the training range?); use refine_tol "
                       f"for an exact answer", UserWarning, stacklevel=3)
 

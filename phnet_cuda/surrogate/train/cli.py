@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
+import traceback
 
 import torch.distributed as dist
 
@@ -49,6 +51,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="--init from a narrower checkpoint of the same depth (function-preserving widening)")
     p.add_argument("--max-steps", type=int, help="stop after this many steps (checkpointed; rerun to continue)")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--verbose", action="store_true",
+                   help="on an error, also print the full detail (underlying exception, traceback)")
+
+
+def _widths(text: str) -> list[int]:
+    """The channel widths of ``--widths`` ("16,32,64")."""
+    parts = [w.strip() for w in text.split(",")]
+    if not all(re.fullmatch(r"[0-9]+", w) and int(w) > 0 for w in parts):
+        raise ValueError(f"--widths must be comma-separated positive ints, got {text!r}")
+    return [int(w) for w in parts]
 
 
 def config_from_args(args) -> TrainConfig:
@@ -56,18 +68,22 @@ def config_from_args(args) -> TrainConfig:
     raises a ValueError on bad values."""
     d = load_config(args.config) if args.config else {}
     d = d.get("train", d)  # accept a run directory's config.yaml as is
-    model = dict(d.get("model", TrainConfig().model))
+    if not isinstance(d, dict):
+        raise ValueError(f"config file {args.config!r}: 'train' must be a mapping of settings, got {type(d).__name__}")
+    d = dict(d)
+    model = d.get("model", TrainConfig().model)
+    if not isinstance(model, dict):
+        raise ValueError(f"train config key 'model' must be a mapping of PH-Net settings (widths, head, norm, ...), "
+                         f"got {type(model).__name__} {model!r:.80}")
+    model = dict(model)
     simple = {"out": args.out, "data": args.data, "n": args.n, "epochs": args.epochs,
               "epoch_size": args.epoch_size, "batch_size": args.batch_size, "lr": args.lr,
               "schedule": args.schedule, "loss_form": args.loss_form, "eval_size": args.eval_size,
               "seed": args.seed, "device": args.device, "max_steps": args.max_steps, "init": args.init,
               "workers": args.workers, "corner_mix": args.corner_mix}
     d.update({k: v for k, v in simple.items() if v is not None})
-    if args.widths:
-        try:
-            model["widths"] = [int(w) for w in args.widths.split(",")]
-        except ValueError:
-            raise ValueError(f"--widths must be comma-separated ints, got {args.widths!r}") from None
+    if args.widths is not None:
+        model["widths"] = _widths(args.widths)
     if args.head is not None:
         model["head"] = args.head
     if args.norm is not None:
@@ -92,16 +108,22 @@ def config_from_args(args) -> TrainConfig:
 
 def main(argv=None) -> int:
     """Entry point of ``python -m phnet_cuda.train``: parse ``argv``, train, print the summary as JSON;
-    returns the exit status (2 for a bad config)."""
+    returns the exit status: 2 for a bad config or argument (one line on stderr; ``--verbose`` adds the
+    traceback), 130 on Ctrl-C (the run resumes from its last checkpoint when rerun)."""
     p = argparse.ArgumentParser(prog="phnet-train", description="label-free PH-Net training")
     add_arguments(p)
     args = p.parse_args(argv)
     try:
-        cfg = config_from_args(args)
+        summary = train(config_from_args(args))
+    except KeyboardInterrupt:
+        print("phnet train: interrupted; re-run the same command to resume from the last checkpoint", file=sys.stderr)
+        return 130
     except ValueError as exc:
-        print(f"phnet train: error: {exc}", file=sys.stderr)
+        lines = [line for line in str(exc).splitlines() if line.strip()] or [type(exc).__name__]
+        print(f"phnet train: error: {lines[0].strip()}", file=sys.stderr)
+        if args.verbose:
+            print("".join(traceback.format_exception(exc)).rstrip(), file=sys.stderr)
         return 2
-    summary = train(cfg)
     if dist.is_initialized():
         dist.destroy_process_group()
     print(json.dumps(summary))
