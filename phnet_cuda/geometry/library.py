@@ -14,19 +14,25 @@ Every type is evaluated at the voxel centres xi = ((i, j, k) + 1/2) / n of one p
 are periodic), axis order x, y, z, 1 = solid (docs/conventions.md). Each type is one scalar *key* per
 voxel (|f|, -f or f, or the strut distance) and a cell is ``key <= threshold``; the threshold is
 the one free parameter (level-set offset, or strut radius) and is found for a target volume
-fraction from the sorted key (binary cells: exact bisection on the rank) or by bisection on the
-threshold (fractional cells). Nothing is random.
+fraction from the sorted key (binary cells) or by bisection on the threshold (fractional cells).
+Nothing is random.
 
-Binary cells hit the target to half a voxel (|vf - target| <= 1 / (2 n^3)) unless that needs part
-of a group of voxels with an identical key (a symmetry orbit); then the whole orbit is taken or
-left, whichever is closer, as long as that keeps |vf - target| <= 0.001, so cells keep their
-symmetry; only when an orbit is larger than that is it split, in voxel-index order. Strut
-distances tie in whole columns along a strut, so ties are first broken by the distance to the
-nearest node (a struts thickens from its nodes outwards, a fillet of at most 1e-9 cell units).
-So |vf - target| <= 0.001 at every n >= 8, well inside the 0.0025 the library promises at n >= 48.
-The exception is ``tubular_gyroid``, which keeps the rule of ``tubular_gyroid(n, vf)`` (all voxels
-with TG >= the k-th largest value, k = round(vf n^3)) and so equals it bit for bit; its largest
-tie orbits give |vf - target| <= 0.0007 at n = 48, 0.0013 at n = 32, 0.0033 at n = 24.
+Symmetry: a binary cell consists of whole *tie classes*, the groups of voxels whose keys are equal
+up to rounding (``tpms.tie_classes``: within 1e-9 of the key's scale; floating-point evaluation
+order makes mirror images differ by ~1e-15), so every symmetry of the key on the voxel grid
+(cube rotations and reflections about the cell centre, translations) is a symmetry of the cell,
+voxel for voxel, and cubic cells have a cubic C^H. Strut distances tie in whole columns along a
+strut, so there the classes are those of (strut distance, distance to the nearest node) in
+lexicographic order: a strut thickens from its nodes outwards. The price is the volume fraction:
+it steps by whole classes (a symmetry orbit: up to 384 voxels for the types with the largest
+groups, more where distinct orbits tie exactly, e.g. the 1152 voxels at n = 48 on which the
+Fischer-Koch +-Y level set vanishes), and ``make_cell`` returns the step nearest to the target
+(the smaller one on a tie); ``achievable_volume_fractions(name, n)`` lists the steps and the
+array's mean is the achieved fraction. Measured over every type and the targets {0.02, 0.05, 0.1,
+0.15, 0.2, 0.25, 0.33, lo, mid, hi} in range: |vf - target| <= 0.0053 at n = 48 (<= 0.002 for all
+but 13 types), <= 0.023 at n = 24, several percent at n = 16 (where ``complementary_d`` has no
+percolating whole-class cell at all). ``tubular_gyroid`` follows the same rule and equals
+``tubular_gyroid(n, vf)`` (``threshold_to_volume_fraction``) bit for bit.
 
 Fractional cells (``fractional=True``): value clamp((t - key) / (|grad key| h) + 1/2, 0, 1) with
 h = 1 / n, a first-order anti-aliasing of the boundary from the signed distance (key / |grad
@@ -38,7 +44,8 @@ x, y and z (``percolation``, ``criterion="image"``) - for trusses also with a st
 least one voxel edge, so every strut is drawn - and the largest one whose void still percolates in
 x, y and z (open porosity; for trusses also r <= ``DISTANCE_CAP``, where the exact distance field
 ends). Both ends are monotone in the threshold (the cells are nested), so they are found by
-bisection on the rank. The range depends on n (thin sheets and struts need voxels).
+bisection over the class boundaries (both ends are whole-class cells). The range depends on n
+(thin sheets and struts need voxels).
 """
 
 from __future__ import annotations
@@ -51,7 +58,7 @@ from dataclasses import dataclass
 import torch
 
 from .connectivity import percolation
-from .tpms import SURFACES, surface_field
+from .tpms import SURFACES, class_order, nearest_bound, surface_field, tie_classes
 from .truss import (
     DISTANCE_CAP,
     TRUSS_TYPES,
@@ -70,11 +77,6 @@ FAMILIES = ("tpms_sheet", "tpms_network", "truss")
 _ASYMMETRIC_SURFACES = ("iwp", "frd", "lidinoid", "split_p", "g_prime", "d_prime", "karcher_k", "octo",
                         "frd_wohlgemuth", "rod_packing_i2y")
 
-# Strut ties are broken by the distance to the nearest node, weighted so little that it never
-# reorders different distances (those differ by > 1e-7 cell units on grids up to n = 256).
-_NODE_TIE_WEIGHT = 1e-9
-# A symmetric orbit of tied voxels is kept whole when that misses the target by at most this.
-_SYMMETRIC_TOLERANCE = 1e-3
 
 
 @dataclass(frozen=True)
@@ -141,14 +143,14 @@ def _check_n(n) -> int:
 
 @dataclass
 class _Field:
-    """Per (type, n): the key sorted with a stable order, and what fractional cells need."""
+    """Per (type, n): the voxels in cell order and the class boundaries a cell may stop at."""
 
-    sorted_key: torch.Tensor   # [N] float64, ascending
-    order: torch.Tensor        # [N] int64, flat voxel indices in that order (stable)
-    value: torch.Tensor        # [n, n, n] float64, the key without tie-breaker
-    gradient: torch.Tensor     # [n, n, n] float64, |grad_xi value| (1 for struts)
-    k_min: int = 1             # rank limits imposed by the geometry (strut radius window)
-    k_max: int = 0
+    order: torch.Tensor        # [N] int64, flat voxel indices, tie class by tie class (index order inside)
+    bounds: torch.Tensor       # [C] int64, ascending ranks where a tie class ends (the last is N)
+    value: torch.Tensor        # [n, n, n] float64, the key, snapped so that tied voxels are equal
+    gradient: torch.Tensor     # [n, n, n] float64, |grad_xi value| (1 for struts), snapped likewise
+    k_min: int = 1             # rank limits imposed by the geometry (strut radius window), both
+    k_max: int = 0             # class boundaries (k_max = 0: no class fits)
 
 
 @functools.lru_cache(maxsize=32)
@@ -158,29 +160,41 @@ def _surface(source: str, n: int) -> tuple[torch.Tensor, torch.Tensor]:
     return surface_field(source, n)
 
 
+def _bound_at_least(bounds: torch.Tensor, k: int) -> int:
+    """Smallest class boundary >= k (k <= N)."""
+    return int(bounds[int(torch.searchsorted(bounds, k, side="left"))])
+
+
+def _bound_at_most(bounds: torch.Tensor, k: int) -> int:
+    """Largest class boundary <= k, 0 if none."""
+    i = int(torch.searchsorted(bounds, k, side="right"))
+    return int(bounds[i - 1]) if i > 0 else 0
+
+
 @functools.lru_cache(maxsize=64)
 def _field(name: str, n: int) -> _Field:
     t = _lookup(name)
     if t.family == "truss":
         pts = voxel_centres(n)
-        dist = periodic_segment_distance(pts, lattice_segments(name))
-        node = periodic_node_distance(pts, lattice_nodes(name))
-        key = dist + _NODE_TIE_WEIGHT * node
-        grad = torch.ones_like(dist)
-        value = dist
+        # distances in cell units: the tolerance is relative to the cell edge
+        value, dist_cls = tie_classes(periodic_segment_distance(pts, lattice_segments(name)), scale=1.0)
+        _, node_cls = tie_classes(periodic_node_distance(pts, lattice_nodes(name)), scale=1.0)
+        # lexicographic (strut distance, node distance): struts thicken from their nodes outwards
+        cls = dist_cls * (int(node_cls.max()) + 1) + node_cls
+        grad = torch.ones_like(value)
     else:
         f, grad = _surface(t.source, n)
-        value = {"sheet": f.abs(), "pos": -f, "neg": f}[t.side]
-        key = value
-    sorted_key, order = torch.sort(key.reshape(-1), stable=True)
-    fld = _Field(sorted_key, order, value, grad)
+        value, cls = tie_classes({"sheet": f.abs(), "pos": -f, "neg": f}[t.side], scale=float(f.abs().max()))
+        grad, _ = tie_classes(grad)
+    order, bounds = class_order(cls)
     N = n ** 3
-    fld.k_max = N
+    fld = _Field(order, bounds, value, grad, k_min=int(bounds[0]), k_max=N)
     if t.family == "truss":
-        flat = dist.reshape(-1)
-        # at least one voxel edge of radius (every strut drawn); at most the exact-distance cap
-        fld.k_min = max(1, int((flat < 1.0 / n).sum()))
-        fld.k_max = int((flat <= DISTANCE_CAP).sum())
+        flat = value.reshape(-1)
+        # At least one voxel edge of radius (every strut drawn); at most the exact-distance cap.
+        # Both sets are whole distance classes, hence class boundaries; rounding to one is a guard.
+        fld.k_min = _bound_at_least(bounds, max(1, int((flat < 1.0 / n).sum())))
+        fld.k_max = _bound_at_most(bounds, int((flat <= DISTANCE_CAP).sum()))
     return fld
 
 
@@ -205,25 +219,31 @@ def _first_true(lo: int, hi: int, pred) -> int | None:
 
 @functools.cache
 def _rank_range(name: str, n: int) -> tuple[int, int]:
+    """(k_lo, k_hi): the smallest and largest class boundary whose cell is in the reachable range."""
     fld = _field(name, n)
+    bounds = fld.bounds.tolist()
+    # the bisection runs over positions in the list of class boundaries, so every cell it looks
+    # at (and both ends it returns) consists of whole tie classes
+    i_min = int(torch.searchsorted(fld.bounds, fld.k_min, side="left"))
+    i_max = int(torch.searchsorted(fld.bounds, fld.k_max, side="right")) - 1
 
-    def solid_ok(k):  # (grows with k)
-        return all(percolation(_binary(fld, n, k)))
+    def solid_ok(i):  # (grows with i)
+        return all(percolation(_binary(fld, n, bounds[i])))
 
-    def void_closed(k):
-        return not all(percolation(~_binary(fld, n, k)))
+    def void_closed(i):
+        return not all(percolation(~_binary(fld, n, bounds[i])))
 
-    k_lo = _first_true(fld.k_min, fld.k_max, solid_ok)
-    if k_lo is None:
+    i_lo = _first_true(i_min, i_max, solid_ok)
+    if i_lo is None:
         raise ValueError(f"cell type {name!r} cannot be drawn at n = {n}: its solid does not percolate in x, y "
                          f"and z at any threshold{' with struts at least one voxel thick' if fld.k_min > 1 else ''}"
                          f"; use a larger n")
-    first_closed = _first_true(k_lo, fld.k_max, void_closed)
-    k_hi = fld.k_max if first_closed is None else first_closed - 1
-    if k_hi < k_lo:
+    first_closed = _first_true(i_lo, i_max, void_closed)
+    i_hi = i_max if first_closed is None else first_closed - 1
+    if i_hi < i_lo:
         raise ValueError(f"cell type {name!r} cannot be drawn at n = {n}: its pores close before the solid "
                          f"percolates; use a larger n")
-    return k_lo, k_hi
+    return bounds[i_lo], bounds[i_hi]
 
 
 def reachable_range(name: str, n: int) -> tuple[float, float]:
@@ -238,19 +258,18 @@ def reachable_range(name: str, n: int) -> tuple[float, float]:
     return k_lo / n ** 3, k_hi / n ** 3
 
 
-def _choose_rank(fld: _Field, target: float, N: int, k_lo: int, k_hi: int, whole_orbit: bool = False) -> int:
-    k = min(max(int(round(target * N)), k_lo), k_hi)
-    key = fld.sorted_key
-    # the orbit of voxels tied with the k-th one: ranks [start, stop)
-    v = key[k - 1]
-    start = int(torch.searchsorted(key, v, side="left"))
-    stop = int(torch.searchsorted(key, v, side="right"))
-    if whole_orbit and stop <= k_hi:
-        return stop  # key <= key of the k-th voxel: the rule of threshold_to_volume_fraction
-    best = min((start, stop), key=lambda c: abs(c - target * N))
-    if k_lo <= best <= k_hi and abs(best - target * N) <= _SYMMETRIC_TOLERANCE * N:
-        return best
-    return k
+def achievable_volume_fractions(name: str, n: int) -> torch.Tensor:
+    """Every solid fraction a binary ``make_cell(name, n, vf)`` can have: ``[M]`` float64,
+    ascending, from ``reachable_range(name, n)[0]`` to ``[1]``. A binary cell consists of whole
+    groups of voxels tied in the type's key (so it keeps the key's symmetry), and ``make_cell``
+    returns the one of these nearest to the target; the steps are the tied groups (symmetry
+    orbits, up to several hundred voxels: a few percent of the cell at n = 16, ~0.1 % at 48).
+    Raises ValueError like ``reachable_range``."""
+    _lookup(name)
+    n = _check_n(n)
+    k_lo, k_hi = _rank_range(name, n)
+    bounds = _field(name, n).bounds
+    return bounds[(bounds >= k_lo) & (bounds <= k_hi)].to(torch.float64) / n ** 3
 
 
 def _fractional(fld: _Field, n: int, target: float) -> torch.Tensor:
@@ -259,8 +278,8 @@ def _fractional(fld: _Field, n: int, target: float) -> torch.Tensor:
     def cell(t):
         return ((t - fld.value) / scale + 0.5).clamp(0.0, 1.0)
 
-    lo = float(fld.sorted_key[0]) - 1.0 * float(scale.max())
-    hi = float(fld.sorted_key[-1]) + 1.0 * float(scale.max())
+    lo = float(fld.value.min()) - 1.0 * float(scale.max())
+    hi = float(fld.value.max()) + 1.0 * float(scale.max())
     for _ in range(200):
         mid = 0.5 * (lo + hi)
         vf = float(cell(mid).mean())
@@ -287,11 +306,12 @@ def make_cell(name: str, n: int, volume_fraction: float, *, fractional: bool = F
         dtype: floating dtype of the result.
 
     Returns:
-        ``[n, n, n]`` tensor in [0, 1] (1 = solid) on the CPU. Binary: |mean - target| <= 0.001
-        for n >= 8 (half a voxel, 1 / (2 n^3), unless a symmetric orbit of tied voxels is kept
-        whole); ``tubular_gyroid`` equals ``tubular_gyroid(n, vf)`` bit for bit (<= 0.0007 at
-        n = 48, 0.0013 at 32, 0.0033 at 24); fractional: |mean - target| <= 1e-6. Measured at
-        n = 48 over every type and vf in {0.02, 0.05, ..., 0.33} in range: <= 0.000999.
+        ``[n, n, n]`` tensor in [0, 1] (1 = solid) on the CPU, invariant under every symmetry of
+        the type's key on the grid. Binary: made of whole tie classes (symmetry orbits), so the
+        achieved fraction, the array's mean, is the entry of ``achievable_volume_fractions(name,
+        n)`` nearest to the target (|mean - target| <= 0.0053 at n = 48, <= 0.023 at n = 24 over
+        the whole table; module docstring); ``tubular_gyroid`` equals ``tubular_gyroid(n, vf)``
+        bit for bit; fractional: |mean - target| <= 1e-6.
 
     Raises:
         ValueError: unknown name (with close matches), bad n / volume fraction, or a target
@@ -316,14 +336,18 @@ def make_cell(name: str, n: int, volume_fraction: float, *, fractional: bool = F
     fld = _field(name, n)
     if fractional:
         return _fractional(fld, n, float(volume_fraction)).to(dtype)
-    # The Tubular Gyroid keeps the rule of tubular_gyroid() (every voxel with TG >= the k-th
-    # largest value), so the library's TG cells are the published ones bit for bit.
-    k = _choose_rank(fld, float(volume_fraction), N, k_lo, k_hi, whole_orbit=name == "tubular_gyroid")
+    # Whole tie classes only (so the cell keeps every symmetry of its key), the nearest count to
+    # the target; k_lo and k_hi are class ends, so the nearest end inside [k_lo, k_hi] is the
+    # nearest overall (and for tubular_gyroid the cell of threshold_to_volume_fraction).
+    window = fld.bounds[(fld.bounds >= k_lo) & (fld.bounds <= k_hi)]
+    k = nearest_bound(window, float(volume_fraction) * N)
     return _binary(fld, n, k).to(dtype)
 
 
 def cell_key(name: str, n: int) -> torch.Tensor:
     """The per-voxel key ``[n, n, n]`` (float64) whose sub-level sets ``key <= t`` are the cells of
-    a type: |f| (sheets), -f or f (networks), the strut-axis distance in cell units (trusses)."""
+    a type: |f| (sheets), -f or f (networks), the strut-axis distance in cell units (trusses; ties
+    within a distance are split by the node distance). Values equal up to rounding are snapped to
+    one value (``tpms.tie_classes``), so the key is exactly symmetric."""
     _lookup(name)
     return _field(name, _check_n(n)).value.clone()

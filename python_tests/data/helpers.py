@@ -25,7 +25,7 @@ def reachable(name, n):
 def tiny_spec(**over) -> dict:
     """6 Tubular-Gyroid cells x 2 random parallelepipeds, sampled materials, 3 build chunks."""
     spec = {"name": "tiny", "n": N, "seed": 7, "chunk": 2,
-            "groups": [{"types": ["tubular_gyroid"], "vf": {"range": [0.15, 0.35], "count": 6},
+            "groups": [{"types": ["tubular_gyroid"], "vf": {"range": [0.2, 0.4], "count": 6},
                         "shapes": {"per_cell": 2, "angles": [70, 90], "lengths": [1, 1.5]}}],
             "materials": {"E": {"range": [1.0, 3.0]}, "nu": {"choices": [0.25, 0.3]},
                           "soft_ratio": {"log_range": [1e-6, 1e-4]}},

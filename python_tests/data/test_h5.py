@@ -27,7 +27,7 @@ def test_hdf5_round_trip(tiny_file):
         assert vox.dtype == np.uint8 and vox.shape == (6, N, N, N) and vox.compression == "gzip"
         assert vox.chunks == (1, N, N, N)
         vf_target = f["geometry/vf_target"][...]
-        assert np.allclose(vf_target, np.linspace(0.15, 0.35, 6), rtol=0, atol=1e-15)
+        assert np.allclose(vf_target, np.linspace(0.2, 0.4, 6), rtol=0, atol=1e-15)
         for g in range(6):  # each geometry stored once, exactly the generator's cell
             ref = reference_cell("tubular_gyroid", N, float(vf_target[g])).numpy().astype(np.uint8)
             assert np.array_equal(vox[g], ref)

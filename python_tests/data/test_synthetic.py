@@ -15,7 +15,7 @@ def test_tg_cells_are_deterministic_and_hit_the_volume_fractions():
     b = TGCells(16, [0.05, 0.2], 6, seed=1)
     assert all(torch.equal(x["vox"], b[i]["vox"]) and torch.equal(x["shape"], b[i]["shape"]) for i, x in enumerate(a))
     for i, s in enumerate(a):
-        assert abs(float(s["vox"].float().mean()) - [0.05, 0.2][i % 2]) <= 8 / 16**3  # field ties (symmetry)
+        assert abs(float(s["vox"].float().mean()) - [0.05, 0.2][i % 2]) <= 24 / 16**3  # field ties (symmetry)
         assert 75 <= s["shape"][:3].min() and s["shape"][:3].max() <= 90
         assert abs(float(shapes.cell_volume(s["shape"])) - 1) < 1e-12
     ds.set_epoch(1)

@@ -52,6 +52,14 @@ def test_make_cell_rejects_bad_arguments(bad, match):
         G.make_cell(**args)
 
 
+def _assert_nearest_step(name, n, target, vox):
+    """The cell's fraction is the achievable one nearest to the target (up to rounding of the target)."""
+    steps = G.achievable_volume_fractions(name, n).tolist()
+    vf = float(vox.double().mean())
+    assert vf in steps, (name, n, target, vf)
+    assert all(abs(vf - target) <= abs(s - target) + 1e-12 for s in steps), (name, n, target, vf)
+
+
 REPRESENTATIVE = ["gyroid", "schwarz_p", "iwp_network", "tubular_gyroid", "sc", "bcc", "octet", "kelvin",
                   "diamond+srs", "octet+pyrochlore"]
 
@@ -67,7 +75,8 @@ def test_volume_fraction_accuracy_at_n48():
             vox = G.make_cell(name, n, target)
             assert vox.shape == (n, n, n) and vox.dtype == torch.float32
             assert set(torch.unique(vox).tolist()) <= {0.0, 1.0}
-            assert abs(float(vox.double().mean()) - target) <= 0.001, (name, target)
+            _assert_nearest_step(name, n, target, vox)
+            assert abs(float(vox.double().mean()) - target) <= 0.002, (name, target)  # measured <= 0.00145
             frac = G.make_cell(name, n, target, fractional=True, dtype=torch.float64)
             assert frac.dtype == torch.float64 and 0 <= float(frac.min()) and float(frac.max()) <= 1
             assert abs(float(frac.mean()) - target) <= 1e-6
@@ -85,7 +94,9 @@ def test_whole_table_hits_a_common_target_at_n24():
         assert 0 < lo < hi < 1
         for target in (lo, 0.5 * (lo + hi), hi):
             vox = G.make_cell(name, n, target)
-            assert abs(float(vox.double().mean()) - target) <= (0.0035 if name == "tubular_gyroid" else 0.001)
+            _assert_nearest_step(name, n, target, vox)
+            # whole tie classes (symmetry orbits) of up to ~1000 voxels of 13824: measured <= 0.0223
+            assert abs(float(vox.double().mean()) - target) <= 0.025, (name, target)
 
 
 def test_out_of_range_error_names_the_reachable_range():
@@ -102,11 +113,14 @@ def test_reachable_range_ends_are_the_percolation_limits(name):
     k_lo, k_hi = L._rank_range(name, n)
     fld = L._field(name, n)
     cell = lambda k: L._binary(fld, n, k)  # noqa: E731
+    bounds = fld.bounds.tolist()  # cells consist of whole tie classes: these are their voxel counts
+    assert k_lo in bounds and k_hi in bounds and fld.k_min in bounds and fld.k_max in bounds
     assert all(G.percolation(cell(k_lo)))
     assert all(G.percolation(~cell(k_hi)))
-    # one voxel less: no longer percolating (or struts below one voxel edge)
-    assert k_lo == fld.k_min or not all(G.percolation(cell(k_lo - 1)))
-    assert k_hi == fld.k_max or not all(G.percolation(~cell(k_hi + 1)))
+    # one tie class less / more: no longer percolating (or struts below one voxel edge / beyond the cap)
+    i_lo, i_hi = bounds.index(k_lo), bounds.index(k_hi)
+    assert k_lo == fld.k_min or not all(G.percolation(cell(bounds[i_lo - 1])))
+    assert k_hi == fld.k_max or not all(G.percolation(~cell(bounds[i_hi + 1])))
     if G.cell_family(name) == "truss":
         # the thinnest truss has every voxel within one voxel edge of an axis solid
         dist = G.lattice_distance(name, G.voxel_centres(n))

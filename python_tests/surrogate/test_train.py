@@ -264,11 +264,21 @@ def test_torchrun_gloo_two_processes_match_one_process_with_double_batch(tmp_pat
                            "--master_port=29533", "-m", "phnet_cuda.train", "--out", str(tmp_path / "ddp"),
                            "--batch-size", "2", *common], env=env, capture_output=True, text=True, timeout=240)
     assert run2.returncode == 0, run2.stderr[-3000:]
-    assert main(["--out", str(tmp_path / "single"), "--batch-size", "4", *common]) == 0
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the same summation order per rank as the OMP_NUM_THREADS=1 ranks
+    try:
+        assert main(["--out", str(tmp_path / "single"), "--batch-size", "4", *common]) == 0
+    finally:
+        torch.set_num_threads(threads)
     a = load_checkpoint(str(tmp_path / "ddp" / "last.pt"))["model"]
     b = load_checkpoint(str(tmp_path / "single" / "last.pt"))["model"]
+    # The all-reduce sums the two half-batch gradients in another order than one batch of 4:
+    # float32 rounding (~1e-7 relative). Adam divides each gradient by its running RMS, so for a
+    # parameter whose gradient is nearly zero that rounding moves the step by up to a few % of
+    # lr (5e-4); atol 1e-5 allows that and still catches a wrong gradient (one rank's half
+    # missing, or samples dealt twice, changes the direction and moves the weights by ~lr).
     for k in a:
-        assert torch.allclose(a[k], b[k], rtol=1e-4, atol=1e-6), k
+        assert torch.allclose(a[k], b[k], rtol=1e-4, atol=1e-5), (k, float((a[k] - b[k]).abs().max()))
 
 
 def test_training_from_an_hdf5_dataset_with_workers(tmp_path):
