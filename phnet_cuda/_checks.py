@@ -54,32 +54,45 @@ def real_number(x, name: str) -> float:
     return value
 
 
-#: The device types the custom ops have kernels for.
-OP_DEVICE_TYPES = ("cpu", "cuda")
+def _accepted_devices() -> str:
+    import torch
+
+    if not torch.cuda.is_available():
+        return "cpu (no CUDA device is available)"
+    return f"cpu, cuda or cuda:N with N < {torch.cuda.device_count()}"
 
 
 def device(x, name: str = "device"):
-    """``x`` (None, a string such as ``"cpu"`` / ``"cuda:1"``, or a torch.device) as a
-    torch.device the ops can run on; None passes through. CUDA must be available and the index
-    must exist."""
-    import torch  # lazy: this module is also used where torch is not needed
+    """``x`` (None, ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or a torch.device of these) as a torch.device
+    the ops can run on; None passes through (the caller's default). The ops have cpu and cuda
+    kernels only, so meta, mps, xpu, ... are refused; CUDA must be usable and N < the device count.
+
+    ``name`` is the argument as the user wrote it: a Python keyword (``device``, messages like
+    ``device='cuda' requested but ...; use device='cpu'``) or a command-line option (``--device``,
+    messages like ``--device cuda requested but ...; use --device cpu``). ValueError, or TypeError
+    for a value that is neither a string nor a torch.device."""
+    import re
+
+    import torch  # lazy: the other checks here do not need torch
 
     if x is None:
         return None
-    if isinstance(x, str):
-        try:
-            dev = torch.device(x)
-        except RuntimeError:
-            raise ValueError(f"{name} must be 'cpu', 'cuda' or 'cuda:N', got {x!r}") from None
-    elif isinstance(x, torch.device):
-        dev = x
-    else:
-        raise TypeError(f"{name} must be a string or a torch.device, got {type(x).__name__}")
-    if dev.type not in OP_DEVICE_TYPES:
-        raise ValueError(f"{name} must be 'cpu', 'cuda' or 'cuda:N' (the ops have kernels for these only), got {x!r}")
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(f"{name} = {x!r} requested, but this torch has no usable CUDA device; use 'cpu'")
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise ValueError(f"{name} = {x!r} requested, but only {torch.cuda.device_count()} CUDA device(s) exist")
-    return dev
+    if isinstance(x, torch.device):
+        x = str(x)
+    if not isinstance(x, str):
+        raise TypeError(f"{name} must be a device name (str) or a torch.device, got {type(x).__name__} {x!r}")
+    shown, use_cpu = (f"{name} {x}", f"{name} cpu") if name.startswith("-") else (f"{name}={x!r}", f"{name}='cpu'")
+    m = re.fullmatch(r"(cpu|cuda)(?::(\d+))?", x)
+    if m is None or (m.group(1) == "cpu" and m.group(2) not in (None, "0")):
+        raise ValueError(f"{shown}: unknown or unsupported device; expected {_accepted_devices()}")
+    if m.group(1) == "cpu":
+        return torch.device("cpu")
+    if torch.version.cuda is None and not torch.cuda.is_available():
+        raise ValueError(f"{shown} requested but this torch has no CUDA; use {use_cpu}")
+    if not torch.cuda.is_available():
+        raise ValueError(f"{shown} requested but no CUDA device is available (torch.cuda.is_available() is "
+                         f"False); use {use_cpu}")
+    count = torch.cuda.device_count()
+    if m.group(2) is not None and int(m.group(2)) >= count:
+        raise ValueError(f"{shown}: this machine has {count} CUDA device(s); expected cuda or cuda:N with N < {count}")
+    return torch.device(x)

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import tempfile
 
 import numpy as np
 import torch
 
+from .._checks import device as check_device
 from ..conventions import DEFAULT_SOFT_RATIO, VOIGT_ORDER
 
 #: exit status of a failure that is not the user's input (a bug, memory, the disk, ...)
@@ -115,40 +115,13 @@ def write_text(path: str, text: str, arg: str = "--out") -> str:
 
 # -- devices ------------------------------------------------------------------------------------
 
-def _accepted_devices() -> str:
-    if not torch.cuda.is_available():
-        return "cpu (no CUDA device is available)"
-    count = torch.cuda.device_count()
-    return f"cpu, cuda or cuda:N with N < {count}"
-
-
 def parse_device(name, arg: str = "--device") -> torch.device:
-    """The torch.device of a device option: None or ``"auto"`` -> ``cuda`` when available, else ``cpu``;
-    ``"cpu"``, ``"cuda"``, ``"cuda:N"`` (N < the CUDA device count) or a torch.device of these. Anything
-    else raises a ValueError naming ``arg``, what it got and what is accepted (a TypeError for a value
-    that is not a string or torch.device), e.g. ``--device cuda requested but this torch has no CUDA;
-    use --device cpu``. The ops have cpu and cuda kernels only, so meta, mps, xpu, ... are refused."""
+    """The torch.device of a device option: None or ``"auto"`` -> ``cuda`` when available, else
+    ``cpu``; anything else by the rules of ``_checks.device`` (cpu, cuda, cuda:N; a ValueError
+    naming ``arg``, e.g. ``--device cuda requested but this torch has no CUDA; use --device cpu``)."""
     if name is None or (isinstance(name, str) and name == "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if isinstance(name, torch.device):
-        name = str(name)
-    if not isinstance(name, str):
-        raise TypeError(f"{arg} must be a device name (str) or a torch.device, got {type(name).__name__} {name!r}")
-    shown, use_cpu = (f"{arg} {name}", f"{arg} cpu") if arg.startswith("-") else (f"{arg}={name!r}", f"{arg}='cpu'")
-    m = re.fullmatch(r"(cpu|cuda)(?::(\d+))?", name)
-    if m is None or (m.group(1) == "cpu" and m.group(2) not in (None, "0")):
-        raise ValueError(f"{shown}: unknown or unsupported device; expected {_accepted_devices()}")
-    if m.group(1) == "cpu":
-        return torch.device("cpu")
-    if torch.version.cuda is None and not torch.cuda.is_available():
-        raise ValueError(f"{shown} requested but this torch has no CUDA; use {use_cpu}")
-    if not torch.cuda.is_available():
-        raise ValueError(f"{shown} requested but no CUDA device is available (torch.cuda.is_available() is "
-                         f"False); use {use_cpu}")
-    count = torch.cuda.device_count()
-    if m.group(2) is not None and int(m.group(2)) >= count:
-        raise ValueError(f"{shown}: this machine has {count} CUDA device(s); expected cuda or cuda:N with N < {count}")
-    return torch.device(name)
+    return check_device(name, arg)
 
 
 def _device(name: str | None) -> torch.device:
