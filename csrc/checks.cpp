@@ -22,6 +22,12 @@ void check_floating(const char* op, const char* name, const at::Tensor& t) {
               ": argument '", name, "' must be float32 or float64, got ", describe(t));
 }
 
+void check_backend(const char* op, const char* name, const at::Tensor& t, c10::DeviceType backend) {
+  TORCH_CHECK(t.device().type() == backend, "phnet::", op, ": the ", c10::DeviceTypeName(backend),
+              " kernel got argument '", name, "' with ", describe(t), "; expected a ",
+              c10::DeviceTypeName(backend, /*lower_case=*/true), " tensor");
+}
+
 void check_like(const char* op, const char* name, const at::Tensor& t, const char* ref_name,
                 const at::Tensor& ref) {
   TORCH_CHECK(t.scalar_type() == ref.scalar_type(), "phnet::", op, ": argument '", name,
@@ -34,8 +40,8 @@ void check_like(const char* op, const char* name, const at::Tensor& t, const cha
 
 FieldDims check_field(const char* op, const char* name, const at::Tensor& t, int64_t L) {
   check_floating(op, name, t);
-  TORCH_CHECK(t.dim() == 6 && t.size(2) == 3 && t.size(3) == t.size(4) &&
-                  t.size(4) == t.size(5) && t.size(3) >= 1,
+  TORCH_CHECK(t.dim() == 6 && t.size(2) == 3 && t.size(3) == t.size(4) && t.size(4) == t.size(5) &&
+                  t.size(3) >= 1,
               "phnet::", op, ": argument '", name,
               "' must be a 6-D field [B, L, 3, n, n, n] (node grid n x n x n, n >= 1), got ",
               describe(t));
@@ -48,8 +54,7 @@ FieldDims check_field(const char* op, const char* name, const at::Tensor& t, int
 
 PhaseDims check_phase(const char* op, const char* name, const at::Tensor& t) {
   check_floating(op, name, t);
-  TORCH_CHECK(t.dim() == 5 && t.size(2) == t.size(3) && t.size(3) == t.size(4) &&
-                  t.size(2) >= 1,
+  TORCH_CHECK(t.dim() == 5 && t.size(2) == t.size(3) && t.size(3) == t.size(4) && t.size(2) >= 1,
               "phnet::", op, ": argument '", name,
               "' must be phase fractions [B, M, n, n, n], got ", describe(t));
   TORCH_CHECK(t.size(1) >= 1 && t.size(1) <= kMaxPhases, "phnet::", op, ": argument '", name,
@@ -57,14 +62,14 @@ PhaseDims check_phase(const char* op, const char* name, const at::Tensor& t) {
   return {t.size(0), t.size(1), t.size(2)};
 }
 
-int64_t check_matrices(const char* op, const char* name, const at::Tensor& t, int64_t B,
-                       int64_t M, int64_t rows, int64_t cols) {
+int64_t check_matrices(const char* op, const char* name, const at::Tensor& t, int64_t B, int64_t M,
+                       int64_t rows, int64_t cols) {
   check_floating(op, name, t);
   const bool ok = t.dim() == 4 && (t.size(0) == B || t.size(0) == 1) && t.size(1) == M &&
                   t.size(2) == rows && (cols < 0 || t.size(3) == cols);
   TORCH_CHECK(ok, "phnet::", op, ": argument '", name, "' must be per-phase matrices [", B,
-              " (or 1), ", M, ", ", rows, ", ", (cols < 0 ? std::string("L") : std::to_string(cols)),
-              "], got ", describe(t));
+              " (or 1), ", M, ", ", rows, ", ",
+              (cols < 0 ? std::string("L") : std::to_string(cols)), "], got ", describe(t));
   return t.size(3);
 }
 
@@ -89,8 +94,8 @@ void check_symmetric(const char* op, const char* name, const at::Tensor& Ke) {
   const double asym = at::amax(at::abs(at::sub(Ke, Ke.transpose(-1, -2)))).template item<double>();
   const double tol = (Ke.scalar_type() == at::kFloat ? 1e-5 : 1e-12) * (scale > 0 ? scale : 1.0);
   TORCH_CHECK(asym <= tol, "phnet::", op, ": argument '", name,
-              "' must hold symmetric element matrices (max |Ke - Ke^T| = ", asym,
-              " > tolerance ", tol, "), got ", describe(Ke));
+              "' must hold symmetric element matrices (max |Ke - Ke^T| = ", asym, " > tolerance ",
+              tol, "), got ", describe(Ke));
 }
 
 }  // namespace phnet

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <ATen/core/Tensor.h>
+#include <c10/core/DeviceType.h>
 
 #include <cstdint>
 #include <string>
@@ -15,6 +16,10 @@ std::string describe(const at::Tensor& t);
 
 // Floating dtype (float32 or float64) check.
 void check_floating(const char* op, const char* name, const at::Tensor& t);
+
+// t lives on a device of the backend whose kernel runs. The dispatcher picks the kernel from
+// the arguments' device, so this fails only for a kernel called directly with the wrong tensors.
+void check_backend(const char* op, const char* name, const at::Tensor& t, c10::DeviceType backend);
 
 // t has the dtype and device of ref.
 void check_like(const char* op, const char* name, const at::Tensor& t, const char* ref_name,
@@ -34,8 +39,8 @@ PhaseDims check_phase(const char* op, const char* name, const at::Tensor& t);
 
 // Per-sample, per-phase matrices [B or 1, M, rows, cols] (cols < 0: any).
 // Returns the number of columns.
-int64_t check_matrices(const char* op, const char* name, const at::Tensor& t, int64_t B,
-                       int64_t M, int64_t rows, int64_t cols);
+int64_t check_matrices(const char* op, const char* name, const at::Tensor& t, int64_t B, int64_t M,
+                       int64_t rows, int64_t cols);
 
 // Per-sample matrices [B, rows, cols].
 void check_batched_matrix(const char* op, const char* name, const at::Tensor& t, int64_t B,

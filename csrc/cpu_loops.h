@@ -1,6 +1,22 @@
 // Loop skeletons of the CPU kernels: voxels are visited in x-planes (b, i), each plane row by
 // row (j), each row in chunks of lanes<T>() voxels along z that the element routines of
-// element_math.h process as SIMD lanes.
+// element_math.h process as SIMD lanes. A kernel is
+//
+//   for_each_plane[_colored](B, n, [&](int64_t b, int64_t i) {
+//     ... per-plane pointers (and scratch arrays) ...
+//     for_each_voxel_chunk<W>(n, [=, &scratch...](int j, int k0, int wv) PHNET_ALWAYS_INLINE {
+//       ... (scratch arrays) element routines for voxels (i, j, k0 .. k0 + wv - 1) ...
+//     });
+//   });
+//
+// The chunk body takes the plane's values by copy and its scratch arrays by reference, or
+// declares the arrays itself. Both mean the same to C++, not to GCC: with -ffp-contract=fast
+// it fuses a different set of multiply-adds into FMAs depending on the shape of the loop nest
+// (results change in the last bits), and it inlines and vectorises differently (times of
+// forms with bitwise identical results differed by up to 2.5x). Each kernel uses the form
+// whose results are bitwise identical to its earlier hand-written loop and whose time is no
+// worse (benchmarks/kernels.py); stiffness_apply and energy_loss keep the hand-written loop,
+// as no form with the skeleton met both.
 #pragma once
 
 #include <ATen/Parallel.h>
@@ -10,6 +26,12 @@
 #include <type_traits>
 
 #include "element_math.h"
+
+// Forces inlining where GCC's own choice is not good enough: a kernel is fast when its whole
+// loop nest is compiled as one function (registers and vectorisation of the element routines
+// across the chunk loop). Left to GCC's heuristics, or with __attribute__((flatten)), the
+// factored-out chunk loop made kernels 0.25x-3x as fast as the hand-written one.
+#define PHNET_ALWAYS_INLINE __attribute__((always_inline))
 
 namespace phnet {
 
@@ -44,6 +66,20 @@ void for_each_plane_colored(int64_t B, int64_t n, const F& body) {
     at::parallel_for(0, B, 1, [&](int64_t lo, int64_t hi) {
       for (int64_t b = lo; b < hi; ++b) body(b, n - 1);
     });
+  }
+}
+
+// body(j, k0, wv) for every lane chunk of one plane: rows j = 0..n-1 and in each row the chunks
+// k0 = 0, W, 2W, ... of W voxels along z, of which the first wv = min(W, n - k0) are voxels of
+// the grid (the rest are padding lanes). Always inlined, and the kernels mark their body lambda
+// PHNET_ALWAYS_INLINE too, so the compiler sees the same loop nest as a hand-written one.
+template <int W, typename F>
+PHNET_ALWAYS_INLINE inline void for_each_voxel_chunk(int n, const F& body) {
+  for (int j = 0; j < n; ++j) {
+    for (int k0 = 0; k0 < n; k0 += W) {
+      const int wv = std::min(W, n - k0);
+      body(j, k0, wv);
+    }
   }
 }
 

@@ -1,23 +1,22 @@
 // CUDA kernel of phnet::element_fields: one thread per voxel and load case.
 #include <ATen/Dispatch.h>
 #include <ATen/core/Tensor.h>
-#include <ATen/ops/empty.h>
 #include <torch/library.h>
 
 #include <tuple>
 
 #include "cuda_utils.cuh"
-#include "op_inputs.h"
+#include "op_prepare.h"
 
 namespace phnet {
 
 template <typename T>
-__global__ void element_fields_kernel(const T* __restrict__ u,      // [B, L, 3, n, n, n]
-                                      const T* __restrict__ phase,  // [B, M, n, n, n]
-                                      const T* __restrict__ C,      // [B|1, M, 6, 6]
-                                      const T* __restrict__ macro,  // [B, L, 6]
+__global__ void element_fields_kernel(const T* __restrict__ u,                 // [B, L, 3, n, n, n]
+                                      const T* __restrict__ phase,             // [B, M, n, n, n]
+                                      const T* __restrict__ C,                 // [B|1, M, 6, 6]
+                                      const T* __restrict__ macro,             // [B, L, 6]
                                       bool C_batched, T* __restrict__ strain,  // [B, L, 6, n^3]
-                                      T* __restrict__ stress,  // [B, L, 6, n, n, n]
+                                      T* __restrict__ stress,                  // [B, L, 6, n, n, n]
                                       int64_t B, int L, int M, int n) {
   const int64_t nn = int64_t(n) * n * n;
   for (int64_t t = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; t < B * L * nn;
@@ -32,8 +31,8 @@ __global__ void element_fields_kernel(const T* __restrict__ u,      // [B, L, 3,
     element_center_strain<T, 1>(ue, static_cast<T>(n), eps);
     for (int p = 0; p < kVoigt; ++p) eps[p][0] = macro[bl * kVoigt + p] - eps[p][0];
     T cb[kVoigt * kVoigt][1];
-    blend_stiffness<T, 1>(C + (C_batched ? b * M * kVoigt * kVoigt : 0), phase + b * M * nn + e,
-                          nn, M, cb);
+    blend_stiffness<T, 1>(C + (C_batched ? b * M * kVoigt * kVoigt : 0), phase + b * M * nn + e, nn,
+                          M, cb);
     element_stress<T, 1>(cb, eps, sig);
     for (int p = 0; p < kVoigt; ++p) {
       strain[(bl * kVoigt + p) * nn + e] = eps[p][0];
@@ -42,29 +41,33 @@ __global__ void element_fields_kernel(const T* __restrict__ u,      // [B, L, 3,
   }
 }
 
-std::tuple<at::Tensor, at::Tensor> element_fields_cuda(
-    const at::Tensor& u_in,              // [B, L, 3, n, n, n]
-    const at::Tensor& phase_in,          // [B, M, n, n, n]
-    const at::Tensor& C_in,              // [B|1, M, 6, 6]
-    const at::Tensor& macro_strain_in) {  // [B, L, 6]
-  const OpDims d = validate_element_fields(u_in, phase_in, C_in, macro_strain_in);
-  TORCH_CHECK(u_in.is_cuda(), "phnet::element_fields: CUDA kernel got ", describe(u_in));
-  const c10::cuda::CUDAGuard guard(u_in.device());
-  const at::Tensor u = u_in.contiguous(), phase = phase_in.contiguous();
-  const at::Tensor C = C_in.contiguous(), macro = macro_strain_in.contiguous();
-  at::Tensor strain = at::empty({d.B, d.L, kVoigt, d.n, d.n, d.n}, u.options());
-  at::Tensor stress = at::empty({d.B, d.L, kVoigt, d.n, d.n, d.n}, u.options());
-  if (strain.numel() == 0) return {strain, stress};
+namespace {
+
+void launch_element_fields(const ElementFieldsArgs& p) {
+  const OpDims& d = p.d;
+  const c10::cuda::CUDAGuard guard(p.u.device());
   const auto stream = c10::cuda::getCurrentCUDAStream();
-  AT_DISPATCH_FLOATING_TYPES(u.scalar_type(), "phnet::element_fields_cuda", [&] {
+  AT_DISPATCH_FLOATING_TYPES(p.u.scalar_type(), "phnet::element_fields_cuda", [&] {
     element_fields_kernel<scalar_t>
         <<<grid_blocks(d.B * d.L * d.n * d.n * d.n), kThreads, 0, stream>>>(
-            u.data_ptr<scalar_t>(), phase.data_ptr<scalar_t>(), C.data_ptr<scalar_t>(),
-            macro.data_ptr<scalar_t>(), C.size(0) != 1, strain.data_ptr<scalar_t>(),
-            stress.data_ptr<scalar_t>(), d.B, int(d.L), int(d.M), int(d.n));
+            p.u.data_ptr<scalar_t>(), p.phase.data_ptr<scalar_t>(), p.C.data_ptr<scalar_t>(),
+            p.macro_strain.data_ptr<scalar_t>(), p.C.size(0) != 1, p.strain.data_ptr<scalar_t>(),
+            p.stress.data_ptr<scalar_t>(), d.B, int(d.L), int(d.M), int(d.n));
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   });
-  return {strain, stress};
+}
+
+}  // namespace
+
+std::tuple<at::Tensor, at::Tensor> element_fields_cuda(
+    const at::Tensor& u,               // [B, L, 3, n, n, n]
+    const at::Tensor& phase,           // [B, M, n, n, n]
+    const at::Tensor& C,               // [B|1, M, 6, 6]
+    const at::Tensor& macro_strain) {  // [B, L, 6]
+  const ElementFieldsArgs p =
+      prepare_element_fields(u, phase, C, macro_strain, c10::DeviceType::CUDA);
+  if (!p.empty()) launch_element_fields(p);
+  return {p.strain, p.stress};
 }
 
 TORCH_LIBRARY_IMPL(phnet, CUDA, m) { m.impl("element_fields", &element_fields_cuda); }

@@ -1,13 +1,21 @@
 // Shared element math for the periodic voxel FE ops. Compiled both by the C++ compiler (CPU
 // kernels) and by nvcc (CUDA kernels), so every line here is exercised by the CPU tests.
 //
-// Conventions (../shared/CONVENTIONS.md plus the local numbering fixed here):
-//  * A field of one load case is stored as [3, n, n, n] (component, x, y, z), node (i, j, k)
-//    at flat index (i * n + j) * n + k.
+// Conventions (the project's are written down in docs/conventions.md; the ones this code
+// relies on are restated here, with the local numbering that is fixed here):
+//  * The cell is the unit cube on an n x n x n grid of voxels, edge h = 1 / n, with periodic
+//    nodes: n^3 of them, node (i, j, k) at (i, j, k) h, i along x, j along y, k along z.
+//  * A field of one load case is stored as [3, n, n, n] (component x/y/z, then i, j, k), node
+//    (i, j, k) at flat index (i * n + j) * n + k; the ops take [B, L, 3, n, n, n].
 //  * Local node `nd` of voxel (i, j, k) is the node (i + a, j + b, k + c) mod n with
 //    (a, b, c) = (nd >> 2, (nd >> 1) & 1, nd & 1); its dofs are 3 * nd + {0, 1, 2}.
 //    phnet_cuda/fem.py builds Ke [24, 24] and Fe [24, L] in exactly this order.
-//  * The per-voxel element matrix is a phase mixture: Ke_e = sum_m phase[m, e] * Ke[m].
+//  * Voigt order [xx, yy, zz, yz, xz, xy] with engineering shears (gamma_yz = 2 eps_yz), so
+//    sigma = C eps with C a symmetric 6 x 6 matrix.
+//  * The per-voxel element matrix is a phase mixture: Ke_e = sum_m phase[m, e] * Ke[m] (the
+//    same for Fe, Ce and C).
+//  * u is the periodic fluctuation solving K u = f; the voxel strain is the macroscopic strain
+//    minus B u.
 //
 // Lane batching: every element routine works on W voxels at once that are consecutive along
 // z (k0, ..., k0 + W - 1). Arrays are laid out [.., W] with the lane innermost, so the CPU
@@ -25,11 +33,11 @@
 
 namespace phnet {
 
-constexpr int kElementDofs = 24;      // 8 nodes x 3 components
-constexpr int kKeSize = 24 * 24;      // entries of one element stiffness matrix
-constexpr int kVoigt = 6;             // [xx, yy, zz, yz, xz, xy], engineering shears
-constexpr int kMaxLoadChunk = 6;      // load cases processed together by the CPU kernels
-constexpr int kMaxPhases = 64;        // upper bound on M (21 suffices for any anisotropic C)
+constexpr int kElementDofs = 24;  // 8 nodes x 3 components
+constexpr int kKeSize = 24 * 24;  // entries of one element stiffness matrix
+constexpr int kVoigt = 6;         // [xx, yy, zz, yz, xz, xy], engineering shears
+constexpr int kMaxLoadChunk = 6;  // load cases processed together by the CPU kernels
+constexpr int kMaxPhases = 64;    // upper bound on M (21 suffices for any anisotropic C)
 
 // Flat node index of local corner `nd` of voxel (i, j, k), with periodic wrap-around.
 PHNET_HD int64_t corner_node(int n, int i, int j, int k, int nd) {
@@ -105,8 +113,8 @@ PHNET_HD void scatter_add_element(T* field, int64_t nn, int n, int i, int j, int
 // out[w] = sum_m ph[m * ph_stride + w] * mats[m * mat_stride]: one entry of the phase-blended
 // element matrix, per lane. ph_stride lets CUDA point straight into the phase tensor.
 template <typename T, int W>
-PHNET_HD void blend_entry(const T* mats, int64_t mat_stride, const T* ph, int64_t ph_stride,
-                          int M, T* out) {
+PHNET_HD void blend_entry(const T* mats, int64_t mat_stride, const T* ph, int64_t ph_stride, int M,
+                          T* out) {
   for (int w = 0; w < W; ++w) out[w] = T(0);
   for (int m = 0; m < M; ++m) {
     const T v = mats[m * mat_stride];
@@ -154,8 +162,7 @@ PHNET_HD void element_loads(const T* Fe, int ldf, int l0, const T* ph, int64_t p
 // check it (see checks.h).
 template <typename T, int W, int LC>
 PHNET_HD void element_energy(const T* Ke, const T* Fe, int ldf, int l0, const T* ph,
-                             int64_t ph_stride, int M, const T (*ue)[kElementDofs][W],
-                             T (*en)[W]) {
+                             int64_t ph_stride, int M, const T (*ue)[kElementDofs][W], T (*en)[W]) {
   for (int l = 0; l < LC; ++l)
     for (int w = 0; w < W; ++w) en[l][w] = T(0);
   for (int r = 0; r < kElementDofs; ++r) {
@@ -239,8 +246,7 @@ PHNET_HD void element_center_strain(const T (*ue)[W], T inv_h, T (*eps)[W]) {
 
 // cb[p*6+q][w] = sum_m ph_m C[m][p][q]: the voxel's blended stiffness. C: [M, 6, 6].
 template <typename T, int W>
-PHNET_HD void blend_stiffness(const T* C, const T* ph, int64_t ph_stride, int M,
-                              T (*cb)[W]) {
+PHNET_HD void blend_stiffness(const T* C, const T* ph, int64_t ph_stride, int M, T (*cb)[W]) {
   for (int pq = 0; pq < kVoigt * kVoigt; ++pq)
     blend_entry<T, W>(C + pq, kVoigt * kVoigt, ph, ph_stride, M, cb[pq]);
 }

@@ -5,12 +5,10 @@
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/empty.h>
 #include <ATen/ops/sum.h>
-#include <ATen/ops/zeros.h>
-#include <ATen/ops/zeros_like.h>
 #include <torch/library.h>
 
 #include "cuda_utils.cuh"
-#include "op_inputs.h"
+#include "op_prepare.h"
 
 namespace phnet {
 
@@ -77,52 +75,59 @@ __global__ void energy_loss_backward_kernel(const T* __restrict__ grad,   // [B,
   }
 }
 
-at::Tensor energy_loss_cuda(const at::Tensor& u_in,      // [B, L, 3, n, n, n]
-                            const at::Tensor& phase_in,  // [B, M, n, n, n]
-                            const at::Tensor& Ke_in,     // [B|1, M, 24, 24]
-                            const at::Tensor& Fe_in) {   // [B|1, M, 24, L]
-  const OpDims d = validate_energy("energy_loss", u_in, phase_in, Ke_in, Fe_in);
-  TORCH_CHECK(u_in.is_cuda(), "phnet::energy_loss: CUDA kernel got ", describe(u_in));
-  const c10::cuda::CUDAGuard guard(u_in.device());
-  const at::Tensor u = u_in.contiguous(), phase = phase_in.contiguous();
-  const at::Tensor Ke = Ke_in.contiguous(), Fe = Fe_in.contiguous();
-  if (d.B == 0 || d.L == 0) return at::zeros({d.B, d.L}, u.options());
+namespace {
+
+void launch_energy_loss(const EnergyLossArgs& p) {
+  const OpDims& d = p.d;
+  const c10::cuda::CUDAGuard guard(p.u.device());
   const unsigned int bx = std::min<unsigned int>(grid_blocks(d.n * d.n * d.n), 1024);
   const unsigned int by = static_cast<unsigned int>(std::min<int64_t>(d.B, 65535));
-  at::Tensor partial = at::empty({d.B, int64_t(bx), d.L}, u.options().dtype(at::kDouble));
+  at::Tensor partial = at::empty({d.B, int64_t(bx), d.L}, p.u.options().dtype(at::kDouble));
   const auto stream = c10::cuda::getCurrentCUDAStream();
-  AT_DISPATCH_FLOATING_TYPES(u.scalar_type(), "phnet::energy_loss_cuda", [&] {
+  AT_DISPATCH_FLOATING_TYPES(p.u.scalar_type(), "phnet::energy_loss_cuda", [&] {
     energy_loss_kernel<scalar_t><<<dim3(bx, by), kThreads, 0, stream>>>(
-        u.data_ptr<scalar_t>(), phase.data_ptr<scalar_t>(), Ke.data_ptr<scalar_t>(),
-        Fe.data_ptr<scalar_t>(), Ke.size(0) != 1, Fe.size(0) != 1, partial.data_ptr<double>(),
+        p.u.data_ptr<scalar_t>(), p.phase.data_ptr<scalar_t>(), p.Ke.data_ptr<scalar_t>(),
+        p.Fe.data_ptr<scalar_t>(), p.Ke.size(0) != 1, p.Fe.size(0) != 1, partial.data_ptr<double>(),
         d.B, int(d.L), int(d.M), int(d.n));
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   });
-  return at::sum(partial, {1}).to(u.scalar_type());  // [B, L]
+  p.energy.copy_(at::sum(partial, {1}));  // [B, L], summed in double, rounded once
 }
 
-at::Tensor energy_loss_backward_cuda(const at::Tensor& grad_in,   // [B, L]
-                                     const at::Tensor& u_in,      // [B, L, 3, n, n, n]
-                                     const at::Tensor& phase_in,  // [B, M, n, n, n]
-                                     const at::Tensor& Ke_in,     // [B|1, M, 24, 24]
-                                     const at::Tensor& Fe_in) {   // [B|1, M, 24, L]
-  const OpDims d = validate_energy_backward(grad_in, u_in, phase_in, Ke_in, Fe_in);
-  TORCH_CHECK(u_in.is_cuda(), "phnet::energy_loss_backward: CUDA kernel got ", describe(u_in));
-  const c10::cuda::CUDAGuard guard(u_in.device());
-  const at::Tensor grad = grad_in.contiguous(), u = u_in.contiguous();
-  const at::Tensor phase = phase_in.contiguous(), Ke = Ke_in.contiguous(), Fe = Fe_in.contiguous();
-  at::Tensor out = at::zeros_like(u);
-  if (u.numel() == 0) return out;
+void launch_energy_loss_backward(const EnergyLossBackwardArgs& p) {
+  const OpDims& d = p.d;
+  const c10::cuda::CUDAGuard guard(p.u.device());
   const auto stream = c10::cuda::getCurrentCUDAStream();
-  AT_DISPATCH_FLOATING_TYPES(u.scalar_type(), "phnet::energy_loss_backward_cuda", [&] {
+  AT_DISPATCH_FLOATING_TYPES(p.u.scalar_type(), "phnet::energy_loss_backward_cuda", [&] {
     energy_loss_backward_kernel<scalar_t>
         <<<grid_blocks(d.B * d.n * d.n * d.n), kThreads, 0, stream>>>(
-            grad.data_ptr<scalar_t>(), u.data_ptr<scalar_t>(), phase.data_ptr<scalar_t>(),
-            Ke.data_ptr<scalar_t>(), Fe.data_ptr<scalar_t>(), Ke.size(0) != 1, Fe.size(0) != 1,
-            out.data_ptr<scalar_t>(), d.B, int(d.L), int(d.M), int(d.n));
+            p.grad.data_ptr<scalar_t>(), p.u.data_ptr<scalar_t>(), p.phase.data_ptr<scalar_t>(),
+            p.Ke.data_ptr<scalar_t>(), p.Fe.data_ptr<scalar_t>(), p.Ke.size(0) != 1,
+            p.Fe.size(0) != 1, p.out.data_ptr<scalar_t>(), d.B, int(d.L), int(d.M), int(d.n));
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   });
-  return out;
+}
+
+}  // namespace
+
+at::Tensor energy_loss_cuda(const at::Tensor& u,      // [B, L, 3, n, n, n]
+                            const at::Tensor& phase,  // [B, M, n, n, n]
+                            const at::Tensor& Ke,     // [B|1, M, 24, 24]
+                            const at::Tensor& Fe) {   // [B|1, M, 24, L]
+  const EnergyLossArgs p = prepare_energy_loss(u, phase, Ke, Fe, c10::DeviceType::CUDA);
+  if (!p.empty()) launch_energy_loss(p);
+  return p.energy;
+}
+
+at::Tensor energy_loss_backward_cuda(const at::Tensor& grad,   // [B, L]
+                                     const at::Tensor& u,      // [B, L, 3, n, n, n]
+                                     const at::Tensor& phase,  // [B, M, n, n, n]
+                                     const at::Tensor& Ke,     // [B|1, M, 24, 24]
+                                     const at::Tensor& Fe) {   // [B|1, M, 24, L]
+  const EnergyLossBackwardArgs p =
+      prepare_energy_loss_backward(grad, u, phase, Ke, Fe, c10::DeviceType::CUDA);
+  if (!p.empty()) launch_energy_loss_backward(p);
+  return p.out;
 }
 
 TORCH_LIBRARY_IMPL(phnet, CUDA, m) {

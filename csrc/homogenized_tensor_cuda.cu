@@ -6,11 +6,10 @@
 #include <ATen/ops/einsum.h>
 #include <ATen/ops/empty.h>
 #include <ATen/ops/sum.h>
-#include <ATen/ops/zeros.h>
 #include <torch/library.h>
 
 #include "cuda_utils.cuh"
-#include "op_inputs.h"
+#include "op_prepare.h"
 
 namespace phnet {
 
@@ -68,34 +67,42 @@ __global__ void homogenized_tensor_kernel(const T* __restrict__ u,      // [B, L
   }
 }
 
-at::Tensor homogenized_tensor_cuda(const at::Tensor& u_in,      // [B, L, 3, n, n, n]
-                                   const at::Tensor& phase_in,  // [B, M, n, n, n]
-                                   const at::Tensor& Ke_in,     // [B|1, M, 24, 24]
-                                   const at::Tensor& Fe_in,     // [B|1, M, 24, L]
-                                   const at::Tensor& Ce_in) {   // [B|1, M, L, L]
-  const OpDims d = validate_homogenized_tensor(u_in, phase_in, Ke_in, Fe_in, Ce_in);
-  TORCH_CHECK(u_in.is_cuda(), "phnet::homogenized_tensor: CUDA kernel got ", describe(u_in));
-  const c10::cuda::CUDAGuard guard(u_in.device());
-  const at::Tensor u = u_in.contiguous(), phase = phase_in.contiguous();
-  const at::Tensor Ke = Ke_in.contiguous(), Fe = Fe_in.contiguous();
-  if (d.B == 0) return at::zeros({d.B, d.L, d.L}, u.options());
+namespace {
+
+void launch_homogenized_tensor(const HomogenizedTensorArgs& p) {
+  const OpDims& d = p.d;
+  const c10::cuda::CUDAGuard guard(p.u.device());
   const unsigned int bx = std::min<unsigned int>(grid_blocks(d.n * d.n * d.n), 1024);
   const unsigned int by = static_cast<unsigned int>(std::min<int64_t>(d.B, 65535));
   const int64_t width = d.L * d.L + d.M;
-  at::Tensor partial = at::empty({d.B, int64_t(bx), width}, u.options().dtype(at::kDouble));
+  at::Tensor partial = at::empty({d.B, int64_t(bx), width}, p.u.options().dtype(at::kDouble));
   const auto stream = c10::cuda::getCurrentCUDAStream();
-  AT_DISPATCH_FLOATING_TYPES(u.scalar_type(), "phnet::homogenized_tensor_cuda", [&] {
+  AT_DISPATCH_FLOATING_TYPES(p.u.scalar_type(), "phnet::homogenized_tensor_cuda", [&] {
     homogenized_tensor_kernel<scalar_t><<<dim3(bx, by), kThreads, 0, stream>>>(
-        u.data_ptr<scalar_t>(), phase.data_ptr<scalar_t>(), Ke.data_ptr<scalar_t>(),
-        Fe.data_ptr<scalar_t>(), Ke.size(0) != 1, Fe.size(0) != 1, partial.data_ptr<double>(),
+        p.u.data_ptr<scalar_t>(), p.phase.data_ptr<scalar_t>(), p.Ke.data_ptr<scalar_t>(),
+        p.Fe.data_ptr<scalar_t>(), p.Ke.size(0) != 1, p.Fe.size(0) != 1, partial.data_ptr<double>(),
         d.B, int(d.L), int(d.M), int(d.n));
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   });
-  const at::Tensor totals = at::sum(partial, {1});                          // [B, L*L + M]
+  const at::Tensor totals = at::sum(partial, {1});  // [B, L*L + M]
   const at::Tensor fluct = totals.narrow(1, 0, d.L * d.L).view({d.B, d.L, d.L});
-  const at::Tensor phase_total = totals.narrow(1, d.L * d.L, d.M);          // [B, M]
-  const at::Tensor Ce = Ce_in.to(at::kDouble).expand({d.B, d.M, d.L, d.L});
-  return at::add(fluct, at::einsum("bm,bmpq->bpq", {phase_total, Ce})).to(u.scalar_type());
+  const at::Tensor phase_total = totals.narrow(1, d.L * d.L, d.M);  // [B, M]
+  const at::Tensor Ce = p.Ce.expand({d.B, d.M, d.L, d.L});
+  // Summed in double, rounded once to the dtype of u.
+  p.out.copy_(at::add(fluct, at::einsum("bm,bmpq->bpq", {phase_total, Ce})));
+}
+
+}  // namespace
+
+at::Tensor homogenized_tensor_cuda(const at::Tensor& u,      // [B, L, 3, n, n, n]
+                                   const at::Tensor& phase,  // [B, M, n, n, n]
+                                   const at::Tensor& Ke,     // [B|1, M, 24, 24]
+                                   const at::Tensor& Fe,     // [B|1, M, 24, L]
+                                   const at::Tensor& Ce) {   // [B|1, M, L, L]
+  const HomogenizedTensorArgs p =
+      prepare_homogenized_tensor(u, phase, Ke, Fe, Ce, c10::DeviceType::CUDA);
+  if (!p.empty()) launch_homogenized_tensor(p);
+  return p.out;
 }
 
 TORCH_LIBRARY_IMPL(phnet, CUDA, m) { m.impl("homogenized_tensor", &homogenized_tensor_cuda); }

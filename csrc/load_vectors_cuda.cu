@@ -1,11 +1,10 @@
 // CUDA kernel of phnet::load_vectors: one thread per voxel, atomic scatter.
 #include <ATen/Dispatch.h>
 #include <ATen/core/Tensor.h>
-#include <ATen/ops/zeros.h>
 #include <torch/library.h>
 
 #include "cuda_utils.cuh"
-#include "op_inputs.h"
+#include "op_prepare.h"
 
 namespace phnet {
 
@@ -30,22 +29,27 @@ __global__ void load_vectors_kernel(const T* __restrict__ phase,  // [B, M, n, n
   }
 }
 
-at::Tensor load_vectors_cuda(const at::Tensor& phase_in,  // [B, M, n, n, n]
-                             const at::Tensor& Fe_in) {   // [B|1, M, 24, L]
-  const OpDims d = validate_load_vectors(phase_in, Fe_in);
-  TORCH_CHECK(phase_in.is_cuda(), "phnet::load_vectors: CUDA kernel got ", describe(phase_in));
-  const c10::cuda::CUDAGuard guard(phase_in.device());
-  const at::Tensor phase = phase_in.contiguous(), Fe = Fe_in.contiguous();
-  at::Tensor f = at::zeros({d.B, d.L, 3, d.n, d.n, d.n}, phase.options());
-  if (f.numel() == 0) return f;
+namespace {
+
+void launch_load_vectors(const LoadVectorsArgs& p) {
+  const OpDims& d = p.d;
+  const c10::cuda::CUDAGuard guard(p.phase.device());
   const auto stream = c10::cuda::getCurrentCUDAStream();
-  AT_DISPATCH_FLOATING_TYPES(phase.scalar_type(), "phnet::load_vectors_cuda", [&] {
+  AT_DISPATCH_FLOATING_TYPES(p.phase.scalar_type(), "phnet::load_vectors_cuda", [&] {
     load_vectors_kernel<scalar_t><<<grid_blocks(d.B * d.n * d.n * d.n), kThreads, 0, stream>>>(
-        phase.data_ptr<scalar_t>(), Fe.data_ptr<scalar_t>(), Fe.size(0) != 1,
-        f.data_ptr<scalar_t>(), d.B, int(d.L), int(d.M), int(d.n));
+        p.phase.data_ptr<scalar_t>(), p.Fe.data_ptr<scalar_t>(), p.Fe.size(0) != 1,
+        p.f.data_ptr<scalar_t>(), d.B, int(d.L), int(d.M), int(d.n));
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   });
-  return f;
+}
+
+}  // namespace
+
+at::Tensor load_vectors_cuda(const at::Tensor& phase,  // [B, M, n, n, n]
+                             const at::Tensor& Fe) {   // [B|1, M, 24, L]
+  const LoadVectorsArgs p = prepare_load_vectors(phase, Fe, c10::DeviceType::CUDA);
+  if (!p.empty()) launch_load_vectors(p);
+  return p.f;
 }
 
 TORCH_LIBRARY_IMPL(phnet, CUDA, m) { m.impl("load_vectors", &load_vectors_cuda); }

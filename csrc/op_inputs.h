@@ -1,5 +1,6 @@
-// Argument validation of each op, shared by its CPU and CUDA entry points so that both
-// backends accept and reject exactly the same inputs with the same messages.
+// Argument validation of each op, run by its prologue (op_prepare.cpp) for both backends, so
+// that the CPU and CUDA kernels accept and reject exactly the same inputs with the same
+// messages.
 #pragma once
 
 #include "checks.h"
@@ -15,9 +16,8 @@ struct OpDims {
   int64_t J;  // load columns of Fe (where there is one)
 };
 
-inline PhaseDims validate_phase_against(const char* op, const at::Tensor& phase,
-                                        const FieldDims& f, const char* field_name,
-                                        const at::Tensor& field) {
+inline PhaseDims validate_phase_against(const char* op, const at::Tensor& phase, const FieldDims& f,
+                                        const char* field_name, const at::Tensor& field) {
   const PhaseDims p = check_phase(op, "phase", phase);
   check_like(op, "phase", phase, field_name, field);
   check_grid(op, "phase", p.B, p.n, field_name, f.B, f.n);
@@ -65,8 +65,8 @@ inline OpDims validate_energy_backward(const at::Tensor& grad, const at::Tensor&
   const OpDims d = validate_energy(op, u, phase, Ke, Fe);
   check_like(op, "grad", grad, "u", u);
   TORCH_CHECK(grad.dim() == 2 && grad.size(0) == d.B && grad.size(1) == d.L, "phnet::", op,
-              ": argument 'grad' must be [", d.B, ", ", d.L, "] (one value per sample and load "
-              "case), got ", describe(grad));
+              ": argument 'grad' must be [", d.B, ", ", d.L,
+              "] (one value per sample and load case), got ", describe(grad));
   return d;
 }
 
@@ -85,9 +85,8 @@ inline OpDims validate_homogenized_tensor(const at::Tensor& u, const at::Tensor&
 }
 
 // a, u [B, L, 3, n, n, n], b [B, J, 3, n, n, n], Ke [B|1, M, 24, 24], Fe [B|1, M, 24, J]
-inline OpDims validate_phase_gradient(const at::Tensor& a, const at::Tensor& u,
-                                      const at::Tensor& b, const at::Tensor& Ke,
-                                      const at::Tensor& Fe) {
+inline OpDims validate_phase_gradient(const at::Tensor& a, const at::Tensor& u, const at::Tensor& b,
+                                      const at::Tensor& Ke, const at::Tensor& Fe) {
   const char* op = "phase_gradient";
   const FieldDims fu = check_field(op, "u", u);
   const FieldDims fa = check_field(op, "a", a, fu.L);
@@ -101,8 +100,9 @@ inline OpDims validate_phase_gradient(const at::Tensor& a, const at::Tensor& u,
   TORCH_CHECK(Ke.dim() == 4, "phnet::", op, ": argument 'Ke' must be [B|1, M, 24, 24], got ",
               describe(Ke));
   const int64_t M = Ke.size(1);
-  TORCH_CHECK(M >= 1 && M <= kMaxPhases, "phnet::", op, ": argument 'Ke' must have 1 <= M <= ",
-              kMaxPhases, " phases (dim 1), got ", describe(Ke));
+  TORCH_CHECK(M >= 1 && M <= kMaxPhases, "phnet::", op,
+              ": argument 'Ke' must have 1 <= M <= ", kMaxPhases, " phases (dim 1), got ",
+              describe(Ke));
   check_matrices(op, "Ke", Ke, fu.B, M, kElementDofs, kElementDofs);
   check_matrices(op, "Fe", Fe, fu.B, M, kElementDofs, fb.L);
   return {fu.B, fu.L, M, fu.n, fb.L};

@@ -2,11 +2,10 @@
 // thread owns its output).
 #include <ATen/Dispatch.h>
 #include <ATen/core/Tensor.h>
-#include <ATen/ops/zeros.h>
 #include <torch/library.h>
 
 #include "cuda_utils.cuh"
-#include "op_inputs.h"
+#include "op_prepare.h"
 
 namespace phnet {
 
@@ -28,7 +27,8 @@ __global__ void phase_gradient_kernel(const T* __restrict__ a,   // [B, L, 3, n,
     int i, j, k;
     voxel_coords(e, n, i, j, k);
     const T* Ke_m = Ke + (Ke_batched ? b * M * kKeSize : 0) + m * kKeSize;
-    const T* Fe_m = Fe + (Fe_batched ? b * M * kElementDofs * J : 0) + int64_t(m) * kElementDofs * J;
+    const T* Fe_m =
+        Fe + (Fe_batched ? b * M * kElementDofs * J : 0) + int64_t(m) * kElementDofs * J;
     T ae[1][kElementDofs][1], ue[1][kElementDofs][1];
     T part[1];
     T total = T(0);
@@ -47,27 +47,31 @@ __global__ void phase_gradient_kernel(const T* __restrict__ a,   // [B, L, 3, n,
   }
 }
 
-at::Tensor phase_gradient_cuda(const at::Tensor& a_in,    // [B, L, 3, n, n, n]
-                               const at::Tensor& u_in,    // [B, L, 3, n, n, n]
-                               const at::Tensor& b_in,    // [B, J, 3, n, n, n]
-                               const at::Tensor& Ke_in,   // [B|1, M, 24, 24]
-                               const at::Tensor& Fe_in) {  // [B|1, M, 24, J]
-  const OpDims d = validate_phase_gradient(a_in, u_in, b_in, Ke_in, Fe_in);
-  TORCH_CHECK(u_in.is_cuda(), "phnet::phase_gradient: CUDA kernel got ", describe(u_in));
-  const c10::cuda::CUDAGuard guard(u_in.device());
-  const at::Tensor a = a_in.contiguous(), u = u_in.contiguous(), bf = b_in.contiguous();
-  const at::Tensor Ke = Ke_in.contiguous(), Fe = Fe_in.contiguous();
-  at::Tensor g = at::zeros({d.B, d.M, d.n, d.n, d.n}, u.options());
-  if (g.numel() == 0) return g;
+namespace {
+
+void launch_phase_gradient(const PhaseGradientArgs& p) {
+  const OpDims& d = p.d;
+  const c10::cuda::CUDAGuard guard(p.u.device());
   const auto stream = c10::cuda::getCurrentCUDAStream();
-  AT_DISPATCH_FLOATING_TYPES(u.scalar_type(), "phnet::phase_gradient_cuda", [&] {
-    phase_gradient_kernel<scalar_t><<<grid_blocks(g.numel()), kThreads, 0, stream>>>(
-        a.data_ptr<scalar_t>(), u.data_ptr<scalar_t>(), bf.data_ptr<scalar_t>(),
-        Ke.data_ptr<scalar_t>(), Fe.data_ptr<scalar_t>(), Ke.size(0) != 1, Fe.size(0) != 1,
-        g.data_ptr<scalar_t>(), d.B, int(d.L), int(d.J), int(d.M), int(d.n));
+  AT_DISPATCH_FLOATING_TYPES(p.u.scalar_type(), "phnet::phase_gradient_cuda", [&] {
+    phase_gradient_kernel<scalar_t><<<grid_blocks(p.g.numel()), kThreads, 0, stream>>>(
+        p.a.data_ptr<scalar_t>(), p.u.data_ptr<scalar_t>(), p.b.data_ptr<scalar_t>(),
+        p.Ke.data_ptr<scalar_t>(), p.Fe.data_ptr<scalar_t>(), p.Ke.size(0) != 1, p.Fe.size(0) != 1,
+        p.g.data_ptr<scalar_t>(), d.B, int(d.L), int(d.J), int(d.M), int(d.n));
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   });
-  return g;
+}
+
+}  // namespace
+
+at::Tensor phase_gradient_cuda(const at::Tensor& a,     // [B, L, 3, n, n, n]
+                               const at::Tensor& u,     // [B, L, 3, n, n, n]
+                               const at::Tensor& b,     // [B, J, 3, n, n, n]
+                               const at::Tensor& Ke,    // [B|1, M, 24, 24]
+                               const at::Tensor& Fe) {  // [B|1, M, 24, J]
+  const PhaseGradientArgs p = prepare_phase_gradient(a, u, b, Ke, Fe, c10::DeviceType::CUDA);
+  if (!p.empty()) launch_phase_gradient(p);
+  return p.g;
 }
 
 TORCH_LIBRARY_IMPL(phnet, CUDA, m) { m.impl("phase_gradient", &phase_gradient_cuda); }

@@ -2,6 +2,8 @@
 // files; fake (meta) kernels and autograd formulas are registered from phnet_cuda/ops.py.
 #include <torch/library.h>
 
+#include "build_info.h"
+
 TORCH_LIBRARY(phnet, m) {
   // K u for the periodic trilinear-hex stiffness with per-voxel Ke_e = sum_m phase[m] Ke[m].
   // u [B, L, 3, n, n, n], phase [B, M, n, n, n], Ke [B|1, M, 24, 24] -> [B, L, 3, n, n, n]
@@ -12,7 +14,8 @@ TORCH_LIBRARY(phnet, m) {
   // Fused potential energies u_l^T K u_l / 2 - u_l^T f_l -> [B, L] (no K u materialised).
   m.def("energy_loss(Tensor u, Tensor phase, Tensor Ke, Tensor Fe) -> Tensor");
   // grad[b, l] * (K u_l - f_l) in one pass -> [B, L, 3, n, n, n].
-  m.def("energy_loss_backward(Tensor grad, Tensor u, Tensor phase, Tensor Ke, Tensor Fe) -> Tensor");
+  m.def(
+      "energy_loss_backward(Tensor grad, Tensor u, Tensor phase, Tensor Ke, Tensor Fe) -> Tensor");
   // Energy form of the homogenized tensor, summed over the cell (= |Omega| C^H):
   // sum_e [Ce_e - u_i.fe_j - u_j.fe_i + u_i^T Ke_e u_j], Ce [B|1, M, L, L] -> [B, L, L]
   m.def("homogenized_tensor(Tensor u, Tensor phase, Tensor Ke, Tensor Fe, Tensor Ce) -> Tensor");
@@ -22,5 +25,9 @@ TORCH_LIBRARY(phnet, m) {
   // Voxel-average strain and stress: eps_l = macro_strain[l] - B u_l, sig_l = C_e eps_l.
   // u [B, L, 3, n, n, n], phase [B, M, n, n, n], C [B|1, M, 6, 6], macro_strain [B, L, 6]
   // -> (strain [B, L, 6, n, n, n], stress [B, L, 6, n, n, n])
-  m.def("element_fields(Tensor u, Tensor phase, Tensor C, Tensor macro_strain) -> (Tensor, Tensor)");
+  m.def(
+      "element_fields(Tensor u, Tensor phase, Tensor C, Tensor macro_strain) -> (Tensor, Tensor)");
+  // How this library was built, as a JSON string (see build_info.h); no tensors, so one
+  // backend-independent kernel, defined with the schema.
+  m.def("build_info() -> str", &phnet::build_info);
 }

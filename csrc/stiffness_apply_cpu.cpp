@@ -1,38 +1,35 @@
 // CPU kernel of phnet::stiffness_apply: y = K u, matrix-free, element by element.
 #include <ATen/Dispatch.h>
 #include <ATen/core/Tensor.h>
-#include <ATen/ops/zeros_like.h>
 #include <torch/library.h>
 
 #include "cpu_loops.h"
-#include "op_inputs.h"
+#include "op_prepare.h"
 
 namespace phnet {
+namespace {
 
-at::Tensor stiffness_apply_cpu(const at::Tensor& u_in,      // [B, L, 3, n, n, n]
-                               const at::Tensor& phase_in,  // [B, M, n, n, n]
-                               const at::Tensor& Ke_in) {   // [B|1, M, 24, 24]
-  const OpDims d = validate_stiffness_apply(u_in, phase_in, Ke_in);
-  TORCH_CHECK(u_in.device().is_cpu(), "phnet::stiffness_apply: CPU kernel got ", describe(u_in));
-  const at::Tensor u = u_in.contiguous(), phase = phase_in.contiguous(), Ke = Ke_in.contiguous();
-  at::Tensor y = at::zeros_like(u);
-  if (u.numel() == 0) return y;
+void launch_stiffness_apply(const StiffnessApplyArgs& p) {
+  const OpDims& d = p.d;
   const int n = static_cast<int>(d.n), M = static_cast<int>(d.M), L = static_cast<int>(d.L);
   const int64_t nn = d.n * d.n * d.n;
 
-  AT_DISPATCH_FLOATING_TYPES(u.scalar_type(), "phnet::stiffness_apply", [&] {
+  AT_DISPATCH_FLOATING_TYPES(p.u.scalar_type(), "phnet::stiffness_apply", [&] {
     using T = scalar_t;
     constexpr int W = lanes<T>();
-    const T* up = u.data_ptr<T>();
-    const T* pp = phase.data_ptr<T>();
-    const T* kp = Ke.data_ptr<T>();
-    T* yp = y.data_ptr<T>();
+    const T* up = p.u.data_ptr<T>();
+    const T* pp = p.phase.data_ptr<T>();
+    const T* kp = p.Ke.data_ptr<T>();
+    T* yp = p.y.data_ptr<T>();
     for_each_plane_colored(d.B, d.n, [&](int64_t b, int64_t i64) {
       const int i = static_cast<int>(i64);
-      const T* Ke_b = sample_matrices(kp, Ke.size(0), b, int64_t(M) * kKeSize);
+      const T* Ke_b = sample_matrices(kp, p.Ke.size(0), b, int64_t(M) * kKeSize);
       T ph[kMaxPhases * W];
       T ue[kMaxLoadChunk][kElementDofs][W];
       T ye[kMaxLoadChunk][kElementDofs][W];
+      // The chunk loop of for_each_voxel_chunk, written out: every form of this kernel with the
+      // skeleton tried made GCC contract different multiply-adds into FMAs, which changed the
+      // results in the last bits (see cpu_loops.h).
       for (int j = 0; j < n; ++j) {
         for (int k0 = 0; k0 < n; k0 += W) {
           const int wv = std::min(W, n - k0);
@@ -40,18 +37,27 @@ at::Tensor stiffness_apply_cpu(const at::Tensor& u_in,      // [B, L, 3, n, n, n
           for (int l0 = 0; l0 < L; l0 += kMaxLoadChunk) {
             const int nl = std::min(kMaxLoadChunk, L - l0);
             for (int l = 0; l < nl; ++l)
-              gather_element<T, W>(up + ((b * L) + l0 + l) * 3 * nn, nn, n, i, j, k0, wv,
-                                        ue[l]);
-            dispatch_loads(nl, [&](auto NL) { element_matvec<T, W, NL.value>(Ke_b, ph, W, M, ue, ye); });
+              gather_element<T, W>(up + ((b * L) + l0 + l) * 3 * nn, nn, n, i, j, k0, wv, ue[l]);
+            dispatch_loads(
+                nl, [&](auto NL) { element_matvec<T, W, NL.value>(Ke_b, ph, W, M, ue, ye); });
             for (int l = 0; l < nl; ++l)
-              scatter_add_element<T, W>(yp + ((b * L) + l0 + l) * 3 * nn, nn, n, i, j, k0,
-                                             wv, ye[l]);
+              scatter_add_element<T, W>(yp + ((b * L) + l0 + l) * 3 * nn, nn, n, i, j, k0, wv,
+                                        ye[l]);
           }
         }
       }
     });
   });
-  return y;
+}
+
+}  // namespace
+
+at::Tensor stiffness_apply_cpu(const at::Tensor& u,      // [B, L, 3, n, n, n]
+                               const at::Tensor& phase,  // [B, M, n, n, n]
+                               const at::Tensor& Ke) {   // [B|1, M, 24, 24]
+  const StiffnessApplyArgs p = prepare_stiffness_apply(u, phase, Ke, c10::DeviceType::CPU);
+  if (!p.empty()) launch_stiffness_apply(p);
+  return p.y;
 }
 
 TORCH_LIBRARY_IMPL(phnet, CPU, m) { m.impl("stiffness_apply", &stiffness_apply_cpu); }

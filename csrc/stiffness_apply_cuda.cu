@@ -2,11 +2,10 @@
 // element_math.h (W = 1), atomic scatter into the nodes.
 #include <ATen/Dispatch.h>
 #include <ATen/core/Tensor.h>
-#include <ATen/ops/zeros_like.h>
 #include <torch/library.h>
 
 #include "cuda_utils.cuh"
-#include "op_inputs.h"
+#include "op_prepare.h"
 
 namespace phnet {
 
@@ -14,8 +13,8 @@ template <typename T>
 __global__ void stiffness_apply_kernel(const T* __restrict__ u,      // [B, L, 3, n, n, n]
                                        const T* __restrict__ phase,  // [B, M, n, n, n]
                                        const T* __restrict__ Ke,     // [B|1, M, 24, 24]
-                                       bool Ke_batched, T* __restrict__ y, int64_t B, int L,
-                                       int M, int n) {
+                                       bool Ke_batched, T* __restrict__ y, int64_t B, int L, int M,
+                                       int n) {
   const int64_t nn = int64_t(n) * n * n;
   for (int64_t t = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; t < B * nn;
        t += int64_t(gridDim.x) * blockDim.x) {
@@ -34,23 +33,28 @@ __global__ void stiffness_apply_kernel(const T* __restrict__ u,      // [B, L, 3
   }
 }
 
-at::Tensor stiffness_apply_cuda(const at::Tensor& u_in,      // [B, L, 3, n, n, n]
-                                const at::Tensor& phase_in,  // [B, M, n, n, n]
-                                const at::Tensor& Ke_in) {   // [B|1, M, 24, 24]
-  const OpDims d = validate_stiffness_apply(u_in, phase_in, Ke_in);
-  TORCH_CHECK(u_in.is_cuda(), "phnet::stiffness_apply: CUDA kernel got ", describe(u_in));
-  const c10::cuda::CUDAGuard guard(u_in.device());
-  const at::Tensor u = u_in.contiguous(), phase = phase_in.contiguous(), Ke = Ke_in.contiguous();
-  at::Tensor y = at::zeros_like(u);
-  if (u.numel() == 0) return y;
+namespace {
+
+void launch_stiffness_apply(const StiffnessApplyArgs& p) {
+  const OpDims& d = p.d;
+  const c10::cuda::CUDAGuard guard(p.u.device());
   const auto stream = c10::cuda::getCurrentCUDAStream();
-  AT_DISPATCH_FLOATING_TYPES(u.scalar_type(), "phnet::stiffness_apply_cuda", [&] {
+  AT_DISPATCH_FLOATING_TYPES(p.u.scalar_type(), "phnet::stiffness_apply_cuda", [&] {
     stiffness_apply_kernel<scalar_t><<<grid_blocks(d.B * d.n * d.n * d.n), kThreads, 0, stream>>>(
-        u.data_ptr<scalar_t>(), phase.data_ptr<scalar_t>(), Ke.data_ptr<scalar_t>(),
-        Ke.size(0) != 1, y.data_ptr<scalar_t>(), d.B, int(d.L), int(d.M), int(d.n));
+        p.u.data_ptr<scalar_t>(), p.phase.data_ptr<scalar_t>(), p.Ke.data_ptr<scalar_t>(),
+        p.Ke.size(0) != 1, p.y.data_ptr<scalar_t>(), d.B, int(d.L), int(d.M), int(d.n));
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   });
-  return y;
+}
+
+}  // namespace
+
+at::Tensor stiffness_apply_cuda(const at::Tensor& u,      // [B, L, 3, n, n, n]
+                                const at::Tensor& phase,  // [B, M, n, n, n]
+                                const at::Tensor& Ke) {   // [B|1, M, 24, 24]
+  const StiffnessApplyArgs p = prepare_stiffness_apply(u, phase, Ke, c10::DeviceType::CUDA);
+  if (!p.empty()) launch_stiffness_apply(p);
+  return p.y;
 }
 
 TORCH_LIBRARY_IMPL(phnet, CUDA, m) { m.impl("stiffness_apply", &stiffness_apply_cuda); }

@@ -88,40 +88,62 @@ def _field_like(u):
     return torch.empty_like(u, memory_format=torch.contiguous_format)
 
 
+def _one_device(op: str, **tensors: torch.Tensor) -> None:
+    """All tensor arguments of ``op`` on one device and of one dtype. Why here: an argument on the
+    meta device next to real ones sends the call to these fake kernels (Meta outranks CPU in
+    the dispatcher), which would return an uninitialised tensor on the real device instead of an
+    error. The C++ entry points make the same check for calls that reach them."""
+    (first, ref), *rest = tensors.items()
+    for name, t in rest:
+        torch._check(t.device == ref.device,
+                     lambda name=name, t=t: f"phnet::{op}: argument '{name}' must be on the device of '{first}' "
+                                            f"({ref.device}), got {t.device}")
+        torch._check(t.dtype == ref.dtype,
+                     lambda name=name, t=t: f"phnet::{op}: argument '{name}' must have the dtype of '{first}' "
+                                            f"({ref.dtype}), got {t.dtype}")
+
+
 @torch.library.register_fake("phnet::stiffness_apply")
 def _(u, phase, Ke):
+    _one_device("stiffness_apply", u=u, phase=phase, Ke=Ke)
     return _field_like(u)
 
 
 @torch.library.register_fake("phnet::load_vectors")
 def _(phase, Fe):
+    _one_device("load_vectors", phase=phase, Fe=Fe)
     B, n = phase.shape[0], phase.shape[-1]
     return phase.new_empty(B, Fe.shape[-1], 3, n, n, n)
 
 
 @torch.library.register_fake("phnet::energy_loss")
 def _(u, phase, Ke, Fe):
+    _one_device("energy_loss", u=u, phase=phase, Ke=Ke, Fe=Fe)
     return u.new_empty(u.shape[0], u.shape[1])
 
 
 @torch.library.register_fake("phnet::energy_loss_backward")
 def _(grad, u, phase, Ke, Fe):
+    _one_device("energy_loss_backward", u=u, grad=grad, phase=phase, Ke=Ke, Fe=Fe)
     return _field_like(u)
 
 
 @torch.library.register_fake("phnet::homogenized_tensor")
 def _(u, phase, Ke, Fe, Ce):
+    _one_device("homogenized_tensor", u=u, phase=phase, Ke=Ke, Fe=Fe, Ce=Ce)
     return u.new_empty(u.shape[0], u.shape[1], u.shape[1])
 
 
 @torch.library.register_fake("phnet::phase_gradient")
 def _(a, u, b, Ke, Fe):
+    _one_device("phase_gradient", u=u, a=a, b=b, Ke=Ke, Fe=Fe)
     n = u.shape[-1]
     return u.new_empty(u.shape[0], Ke.shape[1], n, n, n)
 
 
 @torch.library.register_fake("phnet::element_fields")
 def _(u, phase, C, macro_strain):
+    _one_device("element_fields", u=u, phase=phase, C=C, macro_strain=macro_strain)
     B, L, n = u.shape[0], u.shape[1], u.shape[-1]
     return u.new_empty(B, L, 6, n, n, n), u.new_empty(B, L, 6, n, n, n)
 

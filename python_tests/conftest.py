@@ -12,6 +12,14 @@ from phnet_cuda.surrogate.checkpoint import atomic_save
 from phnet_cuda.surrogate.model import PHNet, PHNetConfig
 
 
+@pytest.fixture(autouse=True)
+def _outside_the_checkout(tmp_path, monkeypatch):
+    """Run every test from a scratch folder: a ``python -c`` / ``-m`` subprocess started in the
+    repository root would import the source folder ``phnet_cuda/`` (which holds no compiled
+    library) instead of the installed package that the tests are about."""
+    monkeypatch.chdir(tmp_path)
+
+
 @pytest.fixture(scope="module")
 def tiny_file(tmp_path_factory):
     path = tmp_path_factory.mktemp("data") / "tiny.h5"

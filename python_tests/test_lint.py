@@ -29,6 +29,14 @@ def test_ruff_is_clean():
     assert res.returncode == 0, res.stdout + res.stderr
 
 
+def test_clang_format_is_clean():
+    sources = sorted(str(p) for p in (ROOT / "csrc").iterdir() if p.suffix in (".h", ".cuh", ".cpp", ".cu"))
+    assert sources, "no C++ sources found under csrc/"
+    res = subprocess.run([_tool("clang-format"), "--dry-run", "--Werror", f"--style=file:{ROOT / '.clang-format'}",
+                          *sources], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert res.returncode == 0, (res.stdout + res.stderr)[-4000:]
+
+
 def test_no_blanket_noqa():
     # A noqa must name the rule it silences (and say why): a bare one hides every future problem.
     marker = "# " + "noqa"  # spelled in two parts so that this line is not a hit itself

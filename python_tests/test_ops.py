@@ -153,3 +153,17 @@ def _opcheck_cases(device, grad: bool):
 def test_opcheck(device, name, grad):
     args = _opcheck_cases(device, grad)[name]
     torch.library.opcheck(getattr(torch.ops.phnet, name).default, args)
+
+
+@pytest.mark.parametrize("name", ["stiffness_apply", "load_vectors", "energy_loss", "energy_loss_backward",
+                                  "homogenized_tensor", "phase_gradient", "element_fields"])
+def test_an_argument_on_another_device_is_an_error_not_garbage(name):
+    """A meta tensor among CPU arguments used to route the call to the fake kernel, which returned
+    an uninitialised CPU tensor (|x| ~ 1e295): every argument position must be refused, naming it."""
+    args = _opcheck_cases("cpu", False)[name]
+    schema_names = [a.name for a in getattr(torch.ops.phnet, name).default._schema.arguments]
+    for i in range(len(args)):
+        mixed = [a.to("meta") if j == i else a for j, a in enumerate(args)]
+        with pytest.raises(RuntimeError, match=r"argument '\w+' must be on the device of '\w+'") as err:
+            getattr(torch.ops.phnet, name)(*mixed)
+        assert any(f"'{n}'" in str(err.value) for n in schema_names)

@@ -28,8 +28,6 @@ import phnet_cuda.cli.common as common
 from phnet_cuda import materials
 from phnet_cuda.cli import main, parse_device
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
 
 def one_line(capsys, argv, *needles, rc=2, prog=None):
     """Run ``phnet argv`` in process; assert the exit status, exactly one line on stderr that starts
@@ -431,7 +429,7 @@ def test_sigint_to_a_running_homogenize_subprocess(tmp_path):
     np.save(path, tubular_gyroid(48, 0.1).numpy())
     proc = subprocess.Popen([sys.executable, "-m", "phnet_cuda.cli", "homogenize", str(path), "--tol", "1e-14",
                              "--device", "cpu", "--out", str(tmp_path / "r.json")],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         first = proc.stdout.readline()  # printed (flushed) right before the solve starts
         assert first.startswith("homogenize: 1 cell(s), n = 48"), first
@@ -470,7 +468,7 @@ def test_subprocess_errors_have_no_traceback(tmp_path, tiny_checkpoint):
          "--device meta"),
     ]
     for argv, needle in cases:
-        r = subprocess.run([sys.executable, "-m", "phnet_cuda.cli"] + argv, cwd=ROOT, capture_output=True, text=True,
-                           timeout=120)
+        r = subprocess.run([sys.executable, "-m", "phnet_cuda.cli"] + argv, cwd=tmp_path, capture_output=True,
+                           text=True, timeout=120)
         assert r.returncode == 2, (argv, r.returncode, r.stderr)
         assert r.stderr.count("\n") == 1 and "Traceback" not in r.stderr and needle in r.stderr, (argv, r.stderr)
