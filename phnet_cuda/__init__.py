@@ -4,7 +4,8 @@ Numbers and layouts (grid, Voigt order, element, energy, C^H, parallelepiped cel
 docs/conventions.md; the fixed ones are defined once in ``conventions``. The package is layered,
 each module one concept, imports pointing down (docs/design.md):
 
-* ``conventions``, ``_checks``, ``_lib`` (the compiled library, ``build_info``) - the base;
+* ``conventions``, ``_checks``, ``_lib`` (the compiled library; ``build_info()`` says what it was
+  built with: CUDA, architectures, torch, compiler, source hash) - the base;
 * ``fem``, ``shapes``, ``grid``, ``geometry`` - element matrices, parallelepiped cells, node
   fields on the periodic grid, the microstructure library (``cell_types``, ``make_cell``, ...);
 * ``materials`` (Voigt materials, ``cube_materials``, ``material_voxel_tensor``), ``ops`` (the
@@ -42,7 +43,7 @@ from . import (
     shapes,
     surrogate,
 )
-from ._lib import has_cuda_kernels, load_library
+from ._lib import build_info, has_cuda_kernels, load_library
 from ._version import __version__ as __version__
 from .data import CellDataset, build_dataset, label_dataset
 from .materials import (
@@ -90,6 +91,7 @@ def __getattr__(name):
 
 
 __all__ = [
+    "build_info",
     "PHNet",
     "PHNetConfig",
     "PredictionResult",

@@ -73,3 +73,14 @@ def assert_rel_close(actual: torch.Tensor, expected: torch.Tensor, tol: float, m
     b = expected.detach().cpu().double()
     scale = float(b.abs().max()) if b.numel() else 1.0
     torch.testing.assert_close(a, b, rtol=0.0, atol=tol * max(scale, 1e-300), msg=msg)
+
+
+def cubic_grid(n: int, width: int) -> torch.Tensor:
+    """``[n, n, n]`` cell of three orthogonal square struts (``width`` voxels) through the centre:
+    exactly cubic under voxelisation, so its C^H is cubic."""
+    lo, hi = (n - width) // 2, (n + width) // 2
+    vox = torch.zeros(n, n, n)
+    vox[lo:hi, lo:hi, :] = 1
+    vox[lo:hi, :, lo:hi] = 1
+    vox[:, lo:hi, lo:hi] = 1
+    return vox

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import phnet_cuda
-from phnet_cuda.testing import TOL, assert_rel_close, frame_with_pieces, random_problem, random_spd, rel_err
+from phnet_cuda.testing import TOL, assert_rel_close, cubic_grid, frame_with_pieces, random_problem, random_spd, rel_err
 
 CUDA_OK = torch.cuda.is_available() and phnet_cuda.has_cuda_kernels()
 CUDA_REASON = "no CUDA device (or library built without CUDA kernels)"
@@ -27,6 +27,7 @@ __all__ = [
     "DTYPES",
     "TOL",
     "assert_rel_close",
+    "cubic_grid",
     "frame_with_pieces",
     "random_problem",
     "random_spd",

@@ -9,7 +9,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from support import assert_rel_close, rel_err
+from support import assert_rel_close, cubic_grid, rel_err
 
 from phnet_cuda import CellProblem, materials
 from phnet_cuda.solver import homogenize
@@ -74,18 +74,8 @@ def test_solid_cell_and_spd_and_scaling():
     assert (R.norm() / f.norm()).item() < 1e-9
 
 
-def _cubic_grid(n: int, width: int) -> torch.Tensor:
-    """Three orthogonal square struts through the cell centre: exactly cubic under voxelisation."""
-    lo, hi = (n - width) // 2, (n + width) // 2
-    vox = torch.zeros(n, n, n)
-    vox[lo:hi, lo:hi, :] = 1
-    vox[lo:hi, :, lo:hi] = 1
-    vox[:, lo:hi, lo:hi] = 1
-    return vox
-
-
 def test_cubic_symmetry():
-    CH = homogenize(_cubic_grid(8, 2), tol=1e-11).CH
+    CH = homogenize(cubic_grid(8, 2), tol=1e-11).CH
     d = torch.diagonal(CH)
     assert rel_err(d[:3], d[0].expand(3)) < 1e-9 and rel_err(d[3:], d[3].expand(3)) < 1e-9
     assert rel_err(CH[0, 1:3], CH[0, 1].expand(2)) < 1e-9 and abs(CH[1, 2] - CH[0, 1]) < 1e-9 * CH[0, 0]
@@ -93,7 +83,7 @@ def test_cubic_symmetry():
 
 
 def test_precision_and_preconditioners_agree():
-    vox = _cubic_grid(8, 3)
+    vox = cubic_grid(8, 3)
     ref = homogenize(vox, tol=1e-11, preconditioner="multigrid").CH
     assert_rel_close(homogenize(vox, tol=1e-11, preconditioner="jacobi").CH, ref, 1e-9)
     assert_rel_close(homogenize(vox, tol=1e-11, preconditioner="none", max_iter=5000).CH, ref, 1e-8)
@@ -101,13 +91,13 @@ def test_precision_and_preconditioners_agree():
 
 
 def test_soft_ratio_robust():
-    vox = _cubic_grid(16, 4)
+    vox = cubic_grid(16, 4)
     its = [homogenize(vox, soft_ratio=r, tol=1e-8).iterations for r in (1e-1, 1e-4, 1e-9)]
     assert max(its) < 60, its
 
 
 def test_warm_start_and_nonconvergence():
-    vox = _cubic_grid(8, 2)
+    vox = cubic_grid(8, 2)
     cold = homogenize(vox, tol=1e-10)
     warm = homogenize(vox, tol=1e-10, x0=cold.u)
     assert warm.iterations == 0 and rel_err(warm.CH, cold.CH) < 1e-12

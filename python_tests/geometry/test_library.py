@@ -171,3 +171,8 @@ def test_sheet_and_network_types_are_distinct():
             if G.reachable_range(m, 24)[0] <= 0.42 <= G.reachable_range(m, 24)[1]]
     assert len(nets) >= 25
     _check_distinct(nets, 24, 0.42)
+
+
+def test_truss_types_are_distinct():
+    # octahedron and cuboctahedron are one net with origins (1/2, 1/2, 1/2) apart (documented)
+    _check_distinct(G.cell_types("truss"), 24, 0.25, allowed_translates=[("octahedron", "cuboctahedron")])

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import itertools
 
-import numpy as np
 import pytest
 import torch
 
@@ -66,37 +65,3 @@ def test_binary_truss_is_the_distance_sublevel_set():
     d = G.lattice_distance("bcc", G.voxel_centres(n))
     r_in, r_out = float(d[vox].max()), float(d[~vox].min())
     assert r_out >= r_in - 1e-12  # no solid voxel is farther from the axes than a void one
-
-
-def _symmetry_canonical(vox: np.ndarray) -> bytes:
-    """Smallest byte string over the 48 symmetries of the cube (axis permutations and flips;
-    a flip of a voxel array about the cell centre keeps it on the grid)."""
-    out = []
-    for perm in itertools.permutations(range(3)):
-        p = np.transpose(vox, perm)
-        for flips in itertools.product((False, True), repeat=3):
-            axes = tuple(i for i, f in enumerate(flips) if f)
-            out.append(np.ascontiguousarray(np.flip(p, axes) if axes else p).tobytes())
-    return min(out)
-
-
-def _spectrum_invariant(vox: np.ndarray) -> np.ndarray:
-    """Sorted |FFT|: invariant under periodic translations and the cube symmetries."""
-    return np.sort(np.abs(np.fft.fftn(vox.astype(np.float64))).ravel())
-
-
-def _check_distinct(names, n, vf, allowed_translates=()):
-    cells = {name: G.make_cell(name, n, vf).numpy().astype(np.uint8) for name in names}
-    raw = {c.tobytes() for c in cells.values()}
-    assert len(raw) == len(names)  # pairwise different arrays
-    canon = {_symmetry_canonical(c) for c in cells.values()}
-    assert len(canon) == len(names)  # and not equal after any of the 48 cube symmetries
-    spectra = {name: _spectrum_invariant(c) for name, c in cells.items()}
-    same = {frozenset((a, b)) for a, b in itertools.combinations(names, 2)
-            if np.allclose(spectra[a], spectra[b], rtol=0, atol=1e-6)}
-    assert same <= {frozenset(p) for p in allowed_translates}, same
-
-
-def test_truss_types_are_distinct():
-    # octahedron and cuboctahedron are one net with origins (1/2, 1/2, 1/2) apart (documented)
-    _check_distinct(G.cell_types("truss"), 24, 0.25, allowed_translates=[("octahedron", "cuboctahedron")])

@@ -6,21 +6,11 @@ from __future__ import annotations
 
 import pytest
 import torch
-from support import assert_rel_close, frame_with_pieces, rel_err
+from support import assert_rel_close, cubic_grid, frame_with_pieces, rel_err
 
 from phnet_cuda import CellProblem, ops
 from phnet_cuda.linalg.deflation import RigidClusterDeflation
 from phnet_cuda.solver import DEFLATE_AFTER, homogenize
-
-
-def _cubic_grid(n: int, width: int) -> torch.Tensor:
-    """Three orthogonal square struts through the cell centre: exactly cubic under voxelisation."""
-    lo, hi = (n - width) // 2, (n + width) // 2
-    vox = torch.zeros(n, n, n)
-    vox[lo:hi, lo:hi, :] = 1
-    vox[lo:hi, :, lo:hi] = 1
-    vox[:, lo:hi, lo:hi] = 1
-    return vox
 
 
 def test_deflation_of_hinged_and_floating_pieces():
@@ -50,7 +40,7 @@ def test_deflation_of_hinged_and_floating_pieces():
     w[0, 1, 1, 5:8, 5:8, 5:8] = x[:, None, None]
     assert_rel_close(Q(ops.stiffness_apply(w, phase, prob.Ke)), w, 1e-9)
     # A batch mixing a cell with pieces and one without: per-cell answers, counts summed.
-    other = _cubic_grid(16, 4)
+    other = cubic_grid(16, 4)
     batch = homogenize(torch.stack([vox, other.reshape(16, 16, 16)]), tol=1e-9, deflate=True)
     assert batch.deflated == 8 and rel_err(batch.CH[0], plain.CH) < 1e-8
     assert_rel_close(batch.CH[1], homogenize(other, tol=1e-9).CH.reshape(6, 6), 1e-8)
