@@ -21,7 +21,7 @@ PACKAGE_DIR = pathlib.Path(phnet_cuda.__file__).parent
 #: A key names a module or a whole package (its submodules inherit the package's layer).
 LAYERS = {
     0: ["conventions", "_checks", "_lib", "_version"],
-    1: ["fem", "shapes", "grid", "geometry"],
+    1: ["fem", "walsh", "shapes", "grid", "geometry"],
     2: ["materials", "ops"],
     3: ["reference", "testing", "linalg"],
     4: ["problem"],
