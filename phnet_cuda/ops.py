@@ -13,8 +13,10 @@ Shapes (B batch, L load cases, M phases, n grid, J load columns):
     C            [B or 1, M, 6, 6]    per-phase Voigt stiffness
 All tensors of one call share dtype (float32/float64) and device (CPU/CUDA).
 
-Every op is differentiable w.r.t. its field and phase arguments (custom backward kernels) and
-w.r.t. the element matrices (batched products over shifted copies of the fields).
+Values are not inspected: like torch ops, the ops propagate NaN and inf (the public API above
+them rejects non-finite inputs). Every op is differentiable w.r.t. its field and phase arguments
+(custom backward kernels) and w.r.t. the element matrices (batched products over shifted copies
+of the fields).
 """
 
 from __future__ import annotations

@@ -165,3 +165,16 @@ def test_singular_lattice_matrix_says_why():
 def test_meta_voxels_are_rejected_not_read():
     with pytest.raises(ValueError, match="meta tensor"):
         pc.homogenize(torch.empty(8, 8, 8, device="meta"))
+
+
+def test_library_cells_take_numpy_scalars_and_say_the_smallest_n():
+    from phnet_cuda import geometry
+
+    torch.testing.assert_close(geometry.make_cell("octet", np.int64(16), np.float32(0.3)),
+                               geometry.make_cell("octet", 16, float(np.float32(0.3))))
+    with pytest.raises(ValueError, match=r"cannot be drawn at n = 4: .*the smallest n that works is (\d+)") as err:
+        geometry.make_cell("octet", 4, 0.3)
+    smallest = int(err.value.args[0].rsplit(" ", 1)[-1])
+    geometry.reachable_range("octet", smallest)  # it really works there ...
+    with pytest.raises(ValueError, match="cannot be drawn"):
+        geometry.reachable_range("octet", smallest - 1)  # ... and not one below

@@ -189,14 +189,20 @@ def _load_voxels(path: str, *, scale_255: bool = False) -> np.ndarray:
 
 
 def _parse_shape(text: str | None):
+    """--shape: six numbers a_xy,a_yz,a_xz,lx,ly,lz (this library's parameters), or nine numbers,
+    the lattice matrix row by row (J11,J12,J13,J21,...,J33; its COLUMNS are the lattice vectors in
+    the global frame, in which C^H is then reported)."""
     if text is None:
         return None
+    expected = "six numbers a_xy,a_yz,a_xz,lx,ly,lz or nine numbers J11,J12,...,J33 (a lattice matrix row by row)"
     try:
         values = [float(v) for v in text.split(",")]
     except ValueError:
-        raise UserError(f"--shape: expected six numbers a_xy,a_yz,a_xz,lx,ly,lz, got {text!r}") from None
+        raise UserError(f"--shape: expected {expected}, got {text!r}") from None
+    if len(values) == 9:
+        return [values[0:3], values[3:6], values[6:9]]
     if len(values) != 6:
-        raise UserError(f"--shape: expected six numbers a_xy,a_yz,a_xz,lx,ly,lz, got {len(values)}")
+        raise UserError(f"--shape: expected {expected}, got {len(values)} numbers")
     return values
 
 
@@ -224,7 +230,8 @@ def _add_cell_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--nu", type=float, default=0.3)
     p.add_argument("--soft-ratio", type=float, default=DEFAULT_SOFT_RATIO)
     p.add_argument("--shape", default=None,
-                   help="parallelepiped a_xy,a_yz,a_xz,lx,ly,lz (degrees, lengths; docs/conventions.md); default cube")
+                   help="parallelepiped a_xy,a_yz,a_xz,lx,ly,lz (degrees, lengths; docs/conventions.md), or nine "
+                        "numbers: the lattice matrix row by row (columns = lattice vectors); default cube")
     p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda if available, else cpu)")
     p.add_argument("--out", default=None, help="write the result as JSON (missing folders are created)")
     add_verbose(p)

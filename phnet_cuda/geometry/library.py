@@ -53,6 +53,7 @@ from __future__ import annotations
 import difflib
 import functools
 import math
+import numbers
 from dataclasses import dataclass
 
 import torch
@@ -136,9 +137,26 @@ def cell_info(name: str) -> CellType:
 
 
 def _check_n(n) -> int:
-    if isinstance(n, bool) or not isinstance(n, int) or n < 2:
+    # numbers.Integral: numpy integers (np.int64(16)) are ints too; bools are not
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 2:
         raise ValueError(f"n: expected an int >= 2 (voxels per cell edge), got {n!r}")
-    return n
+    return int(n)
+
+
+def _smallest_drawable_n(name: str, n: int, limit: int = 128) -> int | None:
+    """The smallest grid size above ``n`` (up to ``limit``) at which type ``name`` can be drawn."""
+    for m in range(n + 1, limit + 1):
+        try:
+            _rank_range(name, m)
+            return m
+        except ValueError:
+            continue
+    return None
+
+
+def _larger_n_hint(name: str, n: int) -> str:
+    m = _smallest_drawable_n(name, n)
+    return f"the smallest n that works is {m}" if m is not None else "use a larger n (none up to 128 works)"
 
 
 @dataclass
@@ -237,12 +255,12 @@ def _rank_range(name: str, n: int) -> tuple[int, int]:
     if i_lo is None:
         raise ValueError(f"cell type {name!r} cannot be drawn at n = {n}: its solid does not percolate in x, y "
                          f"and z at any threshold{' with struts at least one voxel thick' if fld.k_min > 1 else ''}"
-                         f"; use a larger n")
+                         f"; {_larger_n_hint(name, n)}")
     first_closed = _first_true(i_lo, i_max, void_closed)
     i_hi = i_max if first_closed is None else first_closed - 1
     if i_hi < i_lo:
         raise ValueError(f"cell type {name!r} cannot be drawn at n = {n}: its pores close before the solid "
-                         f"percolates; use a larger n")
+                         f"percolates; {_larger_n_hint(name, n)}")
     return bounds[i_lo], bounds[i_hi]
 
 
@@ -319,9 +337,10 @@ def make_cell(name: str, n: int, volume_fraction: float, *, fractional: bool = F
     """
     t = _lookup(name)
     n = _check_n(n)
-    if isinstance(volume_fraction, bool) or not isinstance(volume_fraction, (int, float)) \
+    if isinstance(volume_fraction, bool) or not isinstance(volume_fraction, numbers.Real) \
             or not math.isfinite(volume_fraction) or not 0.0 < volume_fraction < 1.0:
         raise ValueError(f"volume_fraction: expected a number in (0, 1), got {volume_fraction!r}")
+    volume_fraction = float(volume_fraction)  # numpy scalars (np.float32(0.2)) are numbers too
     if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
         raise ValueError(f"dtype: expected a floating torch dtype, got {dtype!r}")
     k_lo, k_hi = _rank_range(name, n)

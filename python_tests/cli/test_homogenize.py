@@ -43,3 +43,21 @@ def test_homogenize_cli(tmp_path, capsys):
     assert main(["homogenize", str(pieces), "--deflate", "off", "--out", str(out)]) == 0
     assert "deflated" not in capsys.readouterr().out
     assert_rel_close(torch.tensor(json.loads(out.read_text())["CH"], dtype=torch.float64), on, 1e-7)
+
+
+def test_homogenize_cli_takes_a_lattice_matrix_as_nine_numbers(tmp_path, capsys):
+    from phnet_cuda import homogenize, shapes
+    from phnet_cuda.geometry import tubular_gyroid
+
+    path, out = tmp_path / "tg.npy", tmp_path / "r.json"
+    vox = tubular_gyroid(8, 0.3)
+    np.save(path, vox.numpy())
+    c, s = np.cos(0.4), np.sin(0.4)  # a cell rotated about z: not triangular, C^H in the global frame
+    rotation = np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+    J = rotation @ shapes.lattice_matrix((80, 85, 78, 1, 1.3, 1.7)).numpy()
+    assert main(["homogenize", str(path), "--shape", ",".join(repr(float(x)) for x in J.ravel()), "--tol", "1e-10",
+                 "--out", str(out)]) == 0
+    expected = homogenize(vox, shape=torch.from_numpy(J), tol=1e-10).CH
+    assert_rel_close(torch.tensor(json.loads(out.read_text())["CH"], dtype=torch.float64), expected, 1e-12)
+    assert main(["homogenize", str(path), "--shape", "1,2,3,4,5,6,7"]) == 2
+    assert "six numbers" in capsys.readouterr().err
