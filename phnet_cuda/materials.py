@@ -162,7 +162,8 @@ def check_voxels(vox, name: str = "vox") -> torch.Tensor:
         raise ValueError(f"{name} is a meta tensor (no values); pass a CPU or CUDA tensor")
     if vox.numel() and vox.dtype != torch.bool:
         lo, hi = float(vox.detach().min()), float(vox.detach().max())
-        if lo < 0 or hi > 1 or lo != lo or hi != hi or (vox.dtype.is_floating_point and not torch.isfinite(vox).all()):
+        # NaN propagates through min/max and inf lies outside [0, 1]: one pass catches both
+        if lo < 0 or hi > 1 or lo != lo or hi != hi:
             hint = " (a 0/255 image? divide it by 255)" if hi == 255 and lo >= 0 else ""
             raise ValueError(f"{name} values must lie in [0, 1] (1 = hard phase), got range [{lo:g}, {hi:g}]{hint}")
     return vox

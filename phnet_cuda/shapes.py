@@ -368,10 +368,10 @@ def from_reference_code_convention(params) -> torch.Tensor:
     Returns:
         ``(alpha_xy, alpha_yz, alpha_xz, l_x, l_y, l_z)`` float64 ``[6]`` / ``[B, 6]`` of unit volume.
     """
-    return _lattice_parameters(reference_code_lattice(params))
+    return lattice_parameters(reference_code_lattice(params))
 
 
-def _lattice_parameters(J: torch.Tensor) -> torch.Tensor:
+def lattice_parameters(J: torch.Tensor) -> torch.Tensor:
     """Lengths and pairwise angles (degrees) of the columns of J ``[3, 3]`` / ``[B, 3, 3]``: this
     library's parameters of the same cell, in the frame with a1 along x and a2 in the xy-plane."""
     batched = J.dim() == 3
@@ -412,7 +412,7 @@ def from_reference_convention(params) -> torch.Tensor:
         lengths and pairwise angles (degrees) of the columns of S T. For a_xy = a_xz = 90 this is
         (90, a_yz, 90, l_x, l_y, l_z / sin a_yz).
     """
-    return _lattice_parameters(reference_lattice_matrix(params))
+    return lattice_parameters(reference_lattice_matrix(params))
 
 
 def to_reference_convention(shape) -> torch.Tensor:
@@ -456,6 +456,7 @@ __all__ = [
     "cell_volume",
     "from_reference_code_convention",
     "is_lattice",
+    "lattice_parameters",
     "reference_code_lattice",
     "reference_paper_lattice",
     "shape_batch",

@@ -5,6 +5,7 @@ CG preconditioner of ``homogenize``.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -47,22 +48,29 @@ def _child_offsets(factors) -> list[tuple[int, int, int]]:
     return [(a, b, c) for a in range(factors[0]) for b in range(factors[1]) for c in range(factors[2])]
 
 
-def _child_prolongation(dtype, device, factors=FULL) -> torch.Tensor:
-    """P_q ``[children, 24, 24]``: fine element dofs of child q as (tri)linear combinations of
-    the coarse element dofs (local numbering of fem.py). Along an axis with factor 1 the child
-    spans the coarse element, so its nodes sit at the coarse nodes' coordinate (0 or 1)."""
-    off = NODE_OFFSETS
-    kids = _child_offsets(factors)
-    P = torch.zeros(len(kids), 24, 24, dtype=torch.float64)
-    for q, qo in enumerate(kids):
-        for nf, fo in enumerate(off):
-            t = [(qo[d] + fo[d]) / 2.0 if factors[d] == 2 else float(fo[d]) for d in range(3)]
-            for nc, co in enumerate(off):
+@functools.lru_cache(maxsize=16)
+def _child_prolongation_f64(factors: tuple[int, int, int]) -> torch.Tensor:
+    P_cpu = torch.zeros(math.prod(factors), 24, 24, dtype=torch.float64)
+    for q, qo in enumerate(_child_offsets(factors)):
+        for nf, fo in enumerate(NODE_OFFSETS):
+            # fine node of child q in the coarse element's coordinates; along an axis with
+            # factor 1 the child spans the coarse element (t = 0 or 1)
+            t = [(qo[d] + fo[d]) / factors[d] for d in range(3)]
+            for nc, co in enumerate(NODE_OFFSETS):
                 w = math.prod(t[d] if co[d] else 1 - t[d] for d in range(3))
                 if w:
                     for comp in range(3):
-                        P[q, 3 * nf + comp, 3 * nc + comp] = w
-    return P.to(dtype=dtype, device=device)
+                        P_cpu[q, 3 * nf + comp, 3 * nc + comp] = w
+    return P_cpu
+
+
+def child_prolongation(factors=FULL, dtype=torch.float64, device=None) -> torch.Tensor:
+    """P_q ``[children, 24, 24]``: fine element dofs of child q (order of ``_child_offsets``) of a
+    coarse voxel split ``factors`` = (fx, fy, fz) times along the axes, as trilinear combinations
+    of the coarse element dofs (local numbering of fem.py). Used by the multigrid (factors 1 or 2)
+    and by the PH-Net error estimate's coarse grid (n / m along every axis)."""
+    factors = tuple(int(f) for f in factors)
+    return _child_prolongation_f64(factors).to(dtype=dtype, device=device)
 
 
 def _children(field: torch.Tensor, factors=FULL) -> torch.Tensor:
@@ -233,7 +241,7 @@ class MultigridPreconditioner:
         self.levels = [_Level((n, n, n), fine_apply, jacobi_blocks(phase, Ke))]
         grid, KE = (n, n, n), None
         for factors in self.plan:
-            P = _child_prolongation(dtype, device, factors)
+            P = child_prolongation(factors, dtype, device)
             coarse = tuple(g // f for g, f in zip(grid, factors))
             if KE is None:
                 # First coarse level: still a phase mixture, with (children x M) phases (phase m

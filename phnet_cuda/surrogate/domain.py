@@ -165,14 +165,10 @@ def cell_angles_and_ratio(shape) -> tuple[torch.Tensor, torch.Tensor]:
     the longest to the shortest vector ``[B]`` of cells given as parameters ``[6]`` / ``[B, 6]``
     or lattice matrices ``[3, 3]`` / ``[B, 3, 3]`` (columns = lattice vectors): invariant under
     rotation and scale, so a lattice matrix and the parameters of the same cell agree."""
-    J = shapes.lattice_matrix(shapes.cell_shape(shape))
-    J = J if J.dim() == 3 else J[None]
-    a = J.transpose(1, 2)  # [B, 3 vectors, 3]
-    length = torch.linalg.vector_norm(a, dim=2)  # [B, 3]
-    unit = a / length[..., None]
-    cos = torch.stack([(unit[:, i] * unit[:, j]).sum(dim=1) for i, j in ((0, 1), (1, 2), (0, 2))], dim=1)
-    angles = torch.rad2deg(torch.arccos(cos.clamp(-1.0, 1.0)))
-    return angles, length.amax(dim=1) / length.amin(dim=1)
+    params = shapes.lattice_parameters(shapes.lattice_matrix(shapes.cell_shape(shape)))
+    params = params if params.dim() == 2 else params[None]  # [B, 6]: angles (xy, yz, xz), lengths
+    length = params[:, 3:]
+    return params[:, :3], length.amax(dim=1) / length.amin(dim=1)
 
 
 def _cells(idx: list[int]) -> str:

@@ -46,9 +46,10 @@ import torch
 from .. import ops
 from .._checks import non_negative_int
 from ..conventions import DEFAULT_SOFT_RATIO, NODE_OFFSETS
-from ..grid import zero_mean
+from ..grid import field_dot, zero_mean
 from ..linalg.blocks import apply_blocks, jacobi_blocks
 from ..linalg.dense import spd_inverse
+from ..linalg.multigrid import child_prolongation
 from ..materials import youngs_modulus
 from ..problem import CellProblem, cached_problem
 
@@ -69,23 +70,6 @@ def coarse_size(n: int) -> int | None:
         if n % m == 0 and n // m >= 2:
             return m
     return None
-
-
-@functools.lru_cache(maxsize=8)
-def child_prolongation(s: int) -> torch.Tensor:
-    """``[s^3, 24, 24]`` float64: the fine element dofs of child q = (a s + b) s + c of a coarse
-    voxel split s times along each axis, as trilinear combinations of the coarse element's dofs
-    (local numbering of ``fem``: dof 3 node + component)."""
-    P = torch.zeros(s ** 3, 24, 24, dtype=torch.float64)
-    for q in range(s ** 3):
-        child = (q // (s * s), (q // s) % s, q % s)
-        for nf, fo in enumerate(NODE_OFFSETS):
-            t = [(child[d] + fo[d]) / s for d in range(3)]  # fine node in coarse element coordinates
-            for nc, co in enumerate(NODE_OFFSETS):
-                w = math.prod(t[d] if co[d] else 1 - t[d] for d in range(3))
-                for comp in range(3):
-                    P[q, 3 * nf + comp, 3 * nc + comp] = w
-    return P
 
 
 @functools.lru_cache(maxsize=8)
@@ -123,7 +107,7 @@ def _child_galerkin(prob: CellProblem, s: int) -> torch.Tensor:
     """``[B|1, M s^3, 576]`` float64: P_q^T Ke_m P_q of every phase m and child q (row m s^3 + q)."""
     per = _CHILD_GALERKIN.setdefault(prob, {})
     if s not in per:
-        P = child_prolongation(s).to(prob.Ke.device)
+        P = child_prolongation((s, s, s), device=prob.Ke.device)
         G = torch.einsum("qra,bmrs,qsc->bmqac", P, prob.Ke.double(), P)  # [B|1, M, s^3, 24, 24]
         per[s] = G.reshape(G.shape[0], -1, 576).contiguous()
     return per[s]
@@ -154,7 +138,7 @@ class TwoLevelPreconditioner:
             return
         m, s = self.m, n // self.m
         if galerkin is None:
-            P = child_prolongation(s).to(Ke.device)
+            P = child_prolongation((s, s, s), device=Ke.device)
             galerkin = torch.einsum("qra,bmrs,qsc->bmqac", P, Ke.double(), P).reshape(Ke.shape[0], -1, 576)
         # phase of child q of coarse voxel X, grouped [B, m^3, M s^3] like the rows of galerkin
         ph = phase.double().reshape(B, M, m, s, m, s, m, s).permute(0, 2, 4, 6, 1, 3, 5, 7).reshape(B, m ** 3, -1)
@@ -198,14 +182,6 @@ class TwoLevelPreconditioner:
         return zero_mean(z)
 
 
-def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Per (sample, load case) inner products ``[B, L]`` of node fields ``[B, L, 3, n, n, n]``
-    (``grid.field_dot``'s einsum takes a slow batched-matmul path on CPU: 9 ms against 3 ms here
-    for 64 cells at n = 16)."""
-    B, L = a.shape[0], a.shape[1]
-    return torch.linalg.vecdot(a.reshape(B, L, -1), b.reshape(B, L, -1))
-
-
 def _cg_energy(apply_K, r: torch.Tensor, precondition, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
     """``steps`` >= 1 PCG iterations on K x = r from x = 0 (``precondition`` fixed and symmetric, so
     the plain Fletcher-Reeves update). Returns x ``[B, L, 3, n, n, n]`` and the Hestenes-Stiefel
@@ -216,12 +192,12 @@ def _cg_energy(apply_K, r: torch.Tensor, precondition, steps: int) -> tuple[torc
 
     z = precondition(r)
     p, x = z, None
-    rz = _dot(r, z)
+    rz = field_dot(r, z)
     zero = torch.zeros_like(rz)
     terms = []
     for t in range(steps):
         Ap = apply_K(p)
-        pAp = _dot(p, Ap)
+        pAp = field_dot(p, Ap)
         ok = (pAp > 0) & (rz > 0)
         alpha = torch.where(ok, rz / torch.where(ok, pAp, torch.ones_like(pAp)), zero)
         # fused multiply-adds (one pass over the fields each); r is not modified in place (the
@@ -232,7 +208,7 @@ def _cg_energy(apply_K, r: torch.Tensor, precondition, steps: int) -> tuple[torc
             break
         r = torch.addcmul(r, per_system(alpha), Ap, value=-1.0)
         z = precondition(r)
-        rz_new = _dot(r, z)
+        rz_new = field_dot(r, z)
         beta = torch.where(rz > 0, rz_new / torch.where(rz > 0, rz, torch.ones_like(rz)), zero)
         p = torch.addcmul(z, per_system(beta), p)
         rz = rz_new
