@@ -24,6 +24,12 @@ the same budget) are compared side by side. Writes a table and
 benchmarks/results/accuracy_<machine>.json.
 
     python benchmarks/accuracy.py [--checkpoint A.pt --checkpoint B.pt] [--count 48] [--device cpu]
+
+With ``--library DATASET.h5`` (the split-by-type dataset a general checkpoint was trained on) it
+evaluates instead on the whole library, per family and for seen versus unseen types
+(``library_accuracy.py``: errors with and without the physics stage, the error estimate's
+coverage, the share ``max_error=0.01`` refines, latencies against ``homogenize``), writing
+benchmarks/results/accuracy_library_<machine>.json.
 """
 
 from __future__ import annotations
@@ -163,9 +169,14 @@ def main() -> int:
     p.add_argument("--seed", type=int, default=2026)
     p.add_argument("--device", default="cpu")
     p.add_argument("--hybrid-cells", type=int, default=6, help="cells for the cold vs warm-start comparison")
+    p.add_argument("--library", metavar="DATASET.h5", help="evaluate per family and seen/unseen type (module doc)")
+    p.add_argument("--per-type", type=int, default=2, help="--library: cells per type (default 2)")
+    p.add_argument("--seen-types", type=int, default=25, help="--library: seen types to evaluate (default 25)")
     p.add_argument("--out", default=None)
     opts = p.parse_args()
     paths = opts.checkpoint or [DEFAULT_CHECKPOINT]
+    if opts.library:
+        return library_main(opts, paths)
     results, sets = [], {}
     for path in paths:
         _, n = load_model(path, opts.device)
@@ -207,6 +218,27 @@ def main() -> int:
                    "results": results}, fh, indent=2)
     print(f"wrote {out}")
     return 0 if all(r["upper_bounds_hold"] for r in results) else 1
+
+
+def library_main(opts, paths: list) -> int:
+    """``--library``: the per-family, seen/unseen evaluation of ``library_accuracy.py``."""
+    import library_accuracy as lib
+
+    ds = lib.read_dataset(opts.library)
+    sets = {"unseen": lib.unseen_set(ds, opts.per_type),
+            "seen": lib.seen_set(ds, opts.per_type, opts.seen_types, opts.seed, RESULTS_DIR / "tmp")}
+    results = []
+    for path in paths:
+        results.append(lib.evaluate(path, sets, opts.device))
+        print(lib.format_groups(results[-1]), flush=True)
+    name = device_name(opts.device)
+    out = opts.out or RESULTS_DIR / f"accuracy_library_{slug(name)}.json"
+    with open(out, "w") as fh:
+        json.dump({"device": name, "commit": git_commit(), "dataset": os.path.relpath(opts.library),
+                   "per_type": opts.per_type, "seen_types": opts.seen_types, "seed": opts.seed,
+                   "max_error": lib.MAX_ERROR, "results": results}, fh, indent=2)
+    print(f"wrote {out}")
+    return 0
 
 
 if __name__ == "__main__":

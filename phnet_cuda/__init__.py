@@ -6,8 +6,9 @@ each module one concept, imports pointing down (docs/design.md):
 
 * ``conventions``, ``_checks``, ``_lib`` (the compiled library; ``build_info()`` says what it was
   built with: CUDA, architectures, torch, compiler, source hash) - the base;
-* ``fem``, ``shapes``, ``grid``, ``geometry`` - element matrices, parallelepiped cells, node
-  fields on the periodic grid, the microstructure library (``cell_types``, ``make_cell``, ...);
+* ``fem``, ``shapes``, ``grid``, ``geometry``, ``voxel_io`` - element matrices, parallelepiped cells, node
+  fields on the periodic grid, the microstructure library (``cell_types``, ``make_cell``, ...), the
+  user's voxel files (``read_voxels``: .npy/.npz, .mat, TIFF, .vti, raw, STL);
 * ``materials`` (Voigt materials, ``cube_materials``, ``material_voxel_tensor``), ``ops`` (the
   custom ops, each wrapper named after its ``phnet::`` schema);
 * ``reference`` (the float64 test oracle), ``testing`` (random problems), ``linalg`` (PCG,
@@ -18,6 +19,7 @@ each module one concept, imports pointing down (docs/design.md):
   generated Tubular-Gyroid cells, the torch Dataset);
 * ``surrogate`` - PH-Net: ``PHNet`` / ``PHNetConfig``, the physics output stage, ``predict`` /
   ``PredictionResult``, ``train`` (``TrainConfig``, ``phnet train``, torchrun);
+* ``design`` - inverse design of cells: ``design.optimize`` / ``DesignResult`` (``phnet design``);
 * ``cli`` - the ``phnet`` command.
 
 The paths of earlier versions (``phnet_cuda.model``, ``.predict``, ``.train``, ``.plots``,
@@ -30,6 +32,7 @@ The paths of earlier versions (``phnet_cuda.model``, ``.predict``, ``.train``, `
 from . import (
     conventions,
     data,
+    design,
     export,
     fem,
     geometry,
@@ -42,6 +45,7 @@ from . import (
     reference,
     shapes,
     surrogate,
+    voxel_io,
 )
 from ._lib import build_info, has_cuda_kernels, load_library
 from ._version import __version__ as __version__
@@ -77,6 +81,7 @@ from .shapes import (
 )
 from .solver import HomogenizationResult, homogenize
 from .surrogate import PHNet, PHNetConfig, PredictionResult
+from .voxel_io import VoxelRead, read_voxels
 
 
 def __getattr__(name):
@@ -117,6 +122,7 @@ __all__ = [
     "yield_stress",
     "build_dataset",
     "data",
+    "design",
     "element_fields",
     "energy_loss",
     "engineering_constants",
@@ -147,4 +153,7 @@ __all__ = [
     "transform_stiffness",
     "two_phase_stiffness",
     "von_mises",
+    "VoxelRead",
+    "read_voxels",
+    "voxel_io",
 ]

@@ -1,4 +1,5 @@
-"""Command line: ``phnet demo`` (main job), ``homogenize``, ``predict``, ``train``, ``dataset``, ``gallery``.
+"""Command line: ``phnet demo`` (main job), ``homogenize``, ``predict``, ``train``, ``dataset``, ``gallery``,
+``design``.
 
 Errors in user input (missing files, bad arrays, bad options, unwritable outputs) end with a one-line
 message on stderr and exit status 2, never a traceback; any other failure also ends with one line
@@ -10,10 +11,11 @@ script ``phnet = "phnet_cuda.cli:main"``); each command lives in its own module 
 ``cmd_*`` function and the ``add_parser`` that registers its arguments:
 
 * ``common`` - ``UserError``, the exit statuses, output paths (``prepare_output``, ``write_text``),
-  voxel files, --shape / --device parsing (``parse_device``), the cell arguments of homogenize and
-  predict, C^H printing and the report dict.
+  the cell a command works on (``add_cell_source_arguments`` / ``read_cell_source``: a voxel file of
+  any supported format or a ``--cell`` library cell), --shape / --device parsing (``parse_device``),
+  the cell arguments of homogenize and predict, C^H printing and the report dict.
 * ``demo`` - the demo application (solver, PH-Net, post-processing, output files).
-* ``homogenize``, ``predict``, ``dataset`` (build / label / info), ``gallery``, ``train``.
+* ``homogenize``, ``predict``, ``dataset`` (build / label / info), ``gallery``, ``train``, ``design``.
 
 The commands import the library inside their functions, so building the parser needs only
 torch and numpy (and ``phnet_cuda.train`` for the train command's arguments).
@@ -25,10 +27,11 @@ import argparse
 import sys
 import traceback
 
-from . import dataset, demo, gallery, homogenize, predict, train
+from . import dataset, demo, design, gallery, homogenize, predict, train
 from .common import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE, UserError, parse_device
 from .dataset import cmd_dataset_build, cmd_dataset_info, cmd_dataset_label
 from .demo import cmd_demo
+from .design import cmd_design
 from .gallery import cmd_gallery
 from .homogenize import cmd_homogenize
 from .predict import cmd_predict
@@ -45,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     gallery.add_parser(sub)
     train.add_parser(sub)
     predict.add_parser(sub)
+    design.add_parser(sub)
     return parser
 
 
@@ -95,5 +99,5 @@ def main(argv=None) -> int:
 
 
 __all__ = ["EXIT_FAILURE", "EXIT_INTERRUPTED", "EXIT_USAGE", "UserError", "build_parser", "cmd_dataset_build",
-           "cmd_dataset_info", "cmd_dataset_label", "cmd_demo", "cmd_gallery", "cmd_homogenize", "cmd_predict",
-           "cmd_train", "main", "parse_device"]
+           "cmd_dataset_info", "cmd_dataset_label", "cmd_demo", "cmd_design", "cmd_gallery", "cmd_homogenize",
+           "cmd_predict", "cmd_train", "main", "parse_device"]

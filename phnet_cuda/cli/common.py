@@ -1,19 +1,24 @@
 """What the commands share: user errors and the exit statuses, output paths (checked and their
-folders created before any work is done; written atomically), reading voxel files, parsing
---shape and --device, the cell arguments of homogenize and predict, and printing and reporting
-C^H (matrices, engineering constants, the JSON report dict)."""
+folders created before any work is done; written atomically), the cell a command works on (a
+voxel file of any supported format or a library cell: ``add_cell_source_arguments`` /
+``read_cell_source``), parsing --shape and --device, the cell arguments of homogenize and predict,
+and printing and reporting C^H (matrices, engineering constants, the JSON report dict)."""
 
 from __future__ import annotations
 
 import argparse
 import os
+import sys
 import tempfile
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from .._checks import device as check_device
 from ..conventions import DEFAULT_SOFT_RATIO, VOIGT_ORDER
+from ..voxel_io.read import FORMATS as FILE_FORMATS
+from ..voxel_io.read import VoxelRead
 
 #: exit status of a failure that is not the user's input (a bug, memory, the disk, ...)
 EXIT_FAILURE = 1
@@ -132,60 +137,145 @@ def _device(name: str | None) -> torch.device:
         raise UserError(str(exc)) from None
 
 
-# -- voxel files --------------------------------------------------------------------------------
+# -- cell sources: a voxel file or a library cell --------------------------------------------
 
-def _load_voxels(path: str, *, scale_255: bool = False) -> np.ndarray:
-    """The voxel array of a .npy file as float64 in [0, 1]: ``[n, n, n]`` or ``[B, n, n, n]`` with B, n >= 1,
-    real finite numbers (bool accepted). With ``scale_255`` an integer image with values in [0, 255]
-    (an 8-bit 0/255 picture) is divided by 255. Every problem is a one-line UserError naming the file,
-    what it holds (shape, dtype, range) and what is expected."""
-    if not os.path.exists(path):
-        raise UserError(f"voxel file not found: {path}")
-    if os.path.isdir(path):
-        raise UserError(f"voxel file {path} is a folder; expected a .npy file")
+#: the options that describe a voxel file (read_voxels' keywords), refused with --cell
+_FILE_OPTIONS = ("key", "threshold", "scale_255", "dims", "dtype", "box", "file_format")
+
+
+@dataclass(frozen=True)
+class CellSource:
+    """The cell(s) a command works on: ``voxels`` float64 ``[n, n, n]`` or ``[B, n, n, n]`` in [0, 1],
+    ``description`` (one line for the terminal), and the ``read`` of a voxel file (None for a library
+    cell) or the ``library`` entry (cell type, n, target and achieved volume fraction; None for a file)."""
+
+    voxels: np.ndarray
+    description: str
+    read: VoxelRead | None = None
+    library: dict | None = None
+
+    def report(self, cell: int | None = None) -> dict:
+        """Where the cells came from, as JSON: the file (format, key, threshold and how it was found,
+        periodicity measure, notes) or the library cell; ``cell`` keeps one cell's periodicity."""
+        if self.read is not None:
+            return {"source": "file", **self.read.to_dict(cell)}
+        return {"source": "library", **self.library}
+
+
+def add_cell_source_arguments(p: argparse.ArgumentParser, *, size_options: bool = True) -> None:
+    """The cell a command works on: a voxel file (positional, optional) or ``--cell NAME --vf VF --n N``
+    (a library cell), and the options that say how to read the file. ``read_cell_source`` turns them
+    into voxels; exactly one of the file and ``--cell`` must be given.
+
+    ``size_options=False`` leaves ``--vf`` and ``--n`` to the command, which defines them itself
+    with the same names (e.g. with defaults, as the design's volume fraction and grid): --cell then
+    builds its cell at the command's values, and a file is not checked against them (``--n`` still
+    sets an STL's resolution)."""
+    p.set_defaults(cell_size_options=size_options)
+    g = p.add_argument_group("cell", "a voxel file or a library cell (--cell); exactly one of them")
+    g.add_argument("voxels", nargs="?", default=None, metavar="FILE",
+                   help="voxel file: .npy/.npz, .mat, .tif/.tiff stack, .vti, .raw/.bin (with --dims), .stl (with "
+                        "--n); values in [0, 1] (1 = solid) unless --threshold or --scale-255")
+    g.add_argument("--cell", default=None, metavar="NAME",
+                   help="a library cell type instead of a file (phnet gallery shows them), with --vf and --n")
+    if size_options:
+        g.add_argument("--vf", type=float, default=None, help="--cell: target solid volume fraction")
+        g.add_argument("--n", type=int, default=None, help="--cell and .stl: voxels per cell edge")
+    g.add_argument("--key", default=None, help=".npz/.mat/.vti: the array to read when the file holds several")
+    g.add_argument("--threshold", default=None, metavar="T|otsu",
+                   help="grey values: solid where value > T, or T by Otsu's method; the threshold used is reported")
+    g.add_argument("--scale-255", action="store_true",
+                   help="the file is an integer image with values in [0, 255] (e.g. uint8 0/255): divide by 255; "
+                        "without it (or --threshold) values outside [0, 1] are an error")
+    g.add_argument("--dims", default=None, metavar="NX,NY,NZ",
+                   help="raw files: nx,ny,nz or B,nx,ny,nz (x varies fastest in the file)")
+    g.add_argument("--dtype", default=None, help="raw files: numpy dtype of the values, e.g. uint8, <u2, >f4 "
+                                                 "(default uint8)")
+    g.add_argument("--box", default=None, metavar="X0,Y0,Z0,X1,Y1,Z1",
+                   help=".stl: the cell box (default: the mesh's bounds); parts outside come back in periodically")
+    g.add_argument("--file-format", default=None, metavar="|".join(FILE_FORMATS),
+                   help="the file's format when its extension does not say it")
+
+
+def _warn(prog: str, message: str) -> None:
+    print(f"{prog}: warning: {message}", file=sys.stderr)
+
+
+def _library_cell(args, prog: str) -> CellSource:
+    """``--cell NAME --vf VF --n N``: the library cell, checked like a file's."""
+    import difflib
+
+    from ..geometry import cell_family, cell_types, make_cell
+
+    given = [f"--{name.replace('_', '-')}" for name in _FILE_OPTIONS if getattr(args, name, None) not in (None, False)]
+    if given:
+        raise UserError(f"{', '.join(given)}: appl{'ies' if len(given) == 1 else 'y'} to voxel files, not to --cell "
+                        f"{args.cell}")
+    names = cell_types()
+    if args.cell not in names:
+        close = difflib.get_close_matches(args.cell, names, n=5, cutoff=0.5)
+        hint = f"; close matches: {', '.join(close)}" if close else ""
+        raise UserError(f"--cell: unknown cell type {args.cell!r}{hint} ('phnet gallery' shows all {len(names)})")
+    missing = [opt for opt, value in (("--vf", args.vf), ("--n", args.n)) if value is None]
+    if missing:
+        raise UserError(f"--cell {args.cell}: needs {' and '.join(missing)} (target solid volume fraction, voxels "
+                        "per cell edge), e.g. --vf 0.2 --n 32")
     try:
-        vox = np.load(path, allow_pickle=False)
-    except Exception as exc:  # numpy raises several types for bad files
-        first = (str(exc).splitlines() or [""])[0]
-        raise UserError(f"cannot read {path} as a .npy array ({type(exc).__name__}: {first})") from None
-    if not isinstance(vox, np.ndarray):  # a .npz archive loads as a lazy dict of arrays
-        names = list(getattr(vox, "files", []))
-        if hasattr(vox, "close"):
-            vox.close()
-        raise UserError(f"{path}: holds a .npz archive of {len(names)} array(s) {names[:5]}; expected a .npy "
-                        "voxel array [n, n, n] or [B, n, n, n]")
-    if vox.ndim not in (3, 4) or len(set(vox.shape[-3:])) != 1:
-        raise UserError(f"{path}: expected a voxel array [n, n, n] or [B, n, n, n], got shape {vox.shape}")
-    if vox.size == 0:
-        raise UserError(f"{path}: holds an empty array of shape {vox.shape} (dtype {vox.dtype}); expected at "
-                        "least one cell with n >= 1 voxels per edge")
-    if np.iscomplexobj(vox):
-        raise UserError(f"{path}: holds complex values (dtype {vox.dtype}, shape {vox.shape}); expected real "
-                        "numbers in [0, 1]")
-    if vox.dtype == bool:
-        vox = vox.astype(np.float32)
-    if not np.issubdtype(vox.dtype, np.number):
-        raise UserError(f"{path}: holds dtype {vox.dtype}; expected real numbers in [0, 1] (float, int or bool)")
-    dtype, integer = vox.dtype, np.issubdtype(vox.dtype, np.integer)
-    if scale_255 and not integer:
-        raise UserError(f"--scale-255: {path} holds dtype {dtype}; expected an integer image (e.g. uint8 0/255)")
-    vox = vox.astype(np.float64)
-    finite = np.isfinite(vox)
-    if not finite.all():
-        raise UserError(f"{path}: holds {int(vox.size - finite.sum())} NaN/inf value(s) (dtype {dtype}, "
-                        f"shape {vox.shape}); expected finite numbers in [0, 1]")
-    lo, hi = float(vox.min()), float(vox.max())
-    if scale_255:
-        if lo < 0 or hi > 255:
-            raise UserError(f"--scale-255: {path}: values must lie in [0, 255], got range [{lo:g}, {hi:g}]")
-        if hi == 1:  # a 0/1 image divided by 255 would be nearly empty: a silent wrong number
-            raise UserError(f"--scale-255: {path} holds values in [0, 1] already (range [{lo:g}, {hi:g}]); "
-                            "drop --scale-255")
-        return vox / 255.0
-    if lo < 0 or hi > 1:
-        hint = "; for an 8-bit 0/255 image pass --scale-255" if integer and lo >= 0 and hi <= 255 else ""
-        raise UserError(f"{path}: voxel values must lie in [0, 1], got range [{lo:g}, {hi:g}] (dtype {dtype}){hint}")
-    return vox
+        vox = make_cell(args.cell, args.n, args.vf, dtype=torch.float64).numpy()
+    except ValueError as exc:
+        raise UserError(f"--cell {args.cell} --vf {args.vf:g} --n {args.n}: {exc}") from None
+    from ..voxel_io import check_periodicity
+
+    message = check_periodicity(vox).message(f"--cell {args.cell}")
+    if message is not None:  # library cells are periodic by construction: this would be a bug
+        _warn(prog, message)
+    achieved = float(vox.mean())
+    library = {"cell": args.cell, "family": cell_family(args.cell), "n": args.n, "volume_fraction_target": args.vf,
+               "volume_fraction": achieved}
+    description = (f"library cell {args.cell} ({library['family']}), n = {args.n}, volume fraction {achieved:.4f} "
+                   f"(target {args.vf:g})")
+    return CellSource(vox, description, library=library)
+
+
+def read_cell_source(args, *, required: bool = True) -> CellSource | None:
+    """The cell(s) of the arguments of ``add_cell_source_arguments``: the voxel file through
+    ``phnet_cuda.read_voxels`` (its notes - a cell that is not periodic, non-cubic voxels - are printed
+    as ``phnet <cmd>: warning: ...`` lines on stderr) or the library cell of ``--cell``. Every
+    problem is a one-line UserError naming the option or file. Without a file and ``--cell``: an
+    error, or None when not ``required``."""
+    import warnings
+
+    from ..voxel_io import VoxelInputError, VoxelWarning, read_voxels
+
+    prog = f"phnet {getattr(args, 'command', '')}".strip()
+    own_sizes = getattr(args, "cell_size_options", True)  # --vf / --n are ours, so they must fit the source
+    if args.voxels is not None and args.cell is not None:
+        raise UserError(f"give a voxel file or --cell, not both (got {args.voxels} and --cell {args.cell})")
+    if args.cell is not None:
+        return _library_cell(args, prog)
+    if args.voxels is None:
+        if own_sizes and args.vf is not None:
+            raise UserError("--vf: applies to library cells; give --cell NAME too (or a voxel file without --vf)")
+        if not required:
+            return None
+        raise UserError("expected a voxel file (.npy, .npz, .mat, .tif, .vti, .raw, .stl) or --cell NAME --vf VF "
+                        "--n N (a library cell; 'phnet gallery' shows them)")
+    if own_sizes and args.vf is not None:
+        raise UserError(f"--vf: applies to --cell only; the volume fraction of {args.voxels} is its own")
+    options = {name: getattr(args, name, None) for name in _FILE_OPTIONS}
+    options["scale_255"] = bool(options["scale_255"])
+    stl = (args.file_format or os.path.splitext(str(args.voxels))[1].lower().lstrip(".")) == "stl"
+    n = args.n if own_sizes or stl else None  # the command's own --n (its grid) is no option of other files
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            read = read_voxels(args.voxels, n=n, **options)
+        except VoxelInputError as exc:
+            raise UserError(exc.for_command_line()) from None
+    for w in caught:
+        message = w.message
+        _warn(prog, message.for_command_line() if isinstance(message, VoxelWarning) else str(message))
+    return CellSource(read.voxels, read.describe(), read=read)
 
 
 def _parse_shape(text: str | None):
@@ -221,11 +311,9 @@ def _report(CH: torch.Tensor, res, extra: dict) -> dict:
 
 
 def _add_cell_arguments(p: argparse.ArgumentParser) -> None:
-    """The voxel file, material, shape, device and JSON output shared by homogenize and predict."""
-    p.add_argument("voxels", help=".npy voxel array [n, n, n] or [B, n, n, n] in [0, 1] (1 = solid; bool accepted)")
-    p.add_argument("--scale-255", action="store_true",
-                   help="the file is an integer image with values in [0, 255] (e.g. uint8 0/255): divide by 255; "
-                        "without it values outside [0, 1] are an error")
+    """The cell (a voxel file or --cell), material, shape, device and JSON output shared by homogenize and
+    predict."""
+    add_cell_source_arguments(p)
     p.add_argument("--E", type=float, default=1.0)
     p.add_argument("--nu", type=float, default=0.3)
     p.add_argument("--soft-ratio", type=float, default=DEFAULT_SOFT_RATIO)

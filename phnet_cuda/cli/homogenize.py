@@ -1,4 +1,5 @@
-"""``phnet homogenize``: C^H of voxel cells stored in a .npy file, by the multigrid solver."""
+"""``phnet homogenize``: C^H of voxel cells (a voxel file of any supported format, or a library cell) by the
+multigrid solver."""
 
 from __future__ import annotations
 
@@ -11,24 +12,27 @@ from .common import (
     _device,
     _format_constants,
     _format_matrix,
-    _load_voxels,
     _parse_shape,
     _report,
     prepare_output,
+    read_cell_source,
     write_text,
 )
 
 
 def cmd_homogenize(args) -> int:
-    """``phnet homogenize``: solve for C^H of every cell in the .npy file, print it (and write ``--out`` JSON);
-    returns 0 if the solver converged, else 1."""
+    """``phnet homogenize``: solve for C^H of every cell of the voxel file (or the ``--cell`` library cell),
+    print it (and write ``--out`` JSON, with where the cells came from); returns 0 if the solver
+    converged, else 1."""
     from ..post import engineering_constants
     from ..solver import homogenize
     shape = _parse_shape(args.shape)
     device = _device(args.device)
-    vox = _load_voxels(args.voxels, scale_255=args.scale_255)
+    source = read_cell_source(args)
+    vox = source.voxels
     prepare_output(args.out, "--out")  # before the solve: a typo in --out must not cost the solve
     cells = vox.shape[0] if vox.ndim == 4 else 1
+    print(f"input: {source.description}")
     print(f"homogenize: {cells} cell(s), n = {vox.shape[-1]}, device {device}", flush=True)
     res = homogenize(vox, E=args.E, nu=args.nu, soft_ratio=args.soft_ratio, shape=shape, tol=args.tol,
                      device=device, deflate={"auto": "auto", "on": True, "off": False}[args.deflate],
@@ -38,8 +42,8 @@ def cmd_homogenize(args) -> int:
     for b, CH in enumerate(CHs.cpu()):
         print(f"cell {b}: C^H (Voigt xx yy zz yz xz xy):\n{_format_matrix(CH)}")
         print(f"engineering constants:\n{_format_constants(engineering_constants(CH))}")
-        reports.append(_report(CH, res,
-                               {"cell": b, "volume_fraction": float(np.mean(vox[b] if vox.ndim == 4 else vox))}))
+        reports.append(_report(CH, res, {"cell": b, "volume_fraction": float(np.mean(vox[b] if vox.ndim == 4 else vox)),
+                                         "input": source.report(b)}))
     print(f"{res.iterations} iterations, max residual {float(res.residual.max()):.2e}, "
           f"{'converged' if res.converged else 'NOT converged'}, {res.seconds:.2f} s"
           + (f", rigid motions of {res.deflated} hinged/floating solid pieces deflated" if res.deflated else ""))
@@ -51,7 +55,7 @@ def cmd_homogenize(args) -> int:
 
 def add_parser(sub) -> None:
     """Register ``homogenize`` and its arguments on the subparsers ``sub``."""
-    hom = sub.add_parser("homogenize", help="C^H of voxel cells stored in a .npy file")
+    hom = sub.add_parser("homogenize", help="C^H of voxel cells (a voxel file or --cell) by the solver")
     _add_cell_arguments(hom)
     hom.add_argument("--tol", type=float, default=1e-8)
     hom.add_argument("--deflate", choices=("auto", "on", "off"), default="auto",

@@ -10,25 +10,28 @@ from .common import (
     _device,
     _format_constants,
     _format_matrix,
-    _load_voxels,
     _parse_shape,
     prepare_output,
+    read_cell_source,
     write_text,
 )
 
 
 def cmd_predict(args) -> int:
-    """``phnet predict``: PH-Net's C^H of every cell in the .npy file with certified upper bounds of its
-    diagonal and an error estimate (optionally refined by the solver: every cell, or those whose estimate
-    exceeds ``--max-error``), printed and written to ``--out``; returns the exit status (1 only when
+    """``phnet predict``: PH-Net's C^H of every cell of the voxel file (or the ``--cell`` library cell)
+    with certified upper bounds of its diagonal and an error estimate (optionally refined by the
+    solver: every cell, or those whose estimate exceeds ``--max-error``), printed and written to
+    ``--out`` (with where the cells came from); returns the exit status (1 only when
     ``--refine-tol`` or ``--max-error`` was not reached)."""
     from ..post import engineering_constants
     from ..surrogate.predict import predict
 
     shape = _parse_shape(args.shape)
     device = _device(args.device)
-    vox = _load_voxels(args.voxels, scale_255=args.scale_255)
+    source = read_cell_source(args)
+    vox = source.voxels
     prepare_output(args.out, "--out")  # before the work: a typo in --out must not cost a refinement
+    print(f"input: {source.description}")
     res = predict(vox, E=args.E, nu=args.nu, soft_ratio=args.soft_ratio, shape=shape, checkpoint=args.checkpoint,
                   refine_tol=args.refine_tol, refine_iters=args.refine_iters, max_error=args.max_error,
                   device=device, cg_steps=args.cg_steps)
@@ -80,7 +83,8 @@ def cmd_predict(args) -> int:
         write_text(args.out, json.dumps({"cells": reports, "timings": t, "iterations": res.iterations,
                                          "cg_steps": res.cg_steps, "checkpoint": res.checkpoint,
                                          "resampled": res.resampled, "max_error": args.max_error,
-                                         "out_of_distribution": res.out_of_distribution}, indent=2), "--out")
+                                         "out_of_distribution": res.out_of_distribution,
+                                         "input": source.report()}, indent=2), "--out")
         print(f"wrote {args.out}")
     # a fixed --refine-iters budget is not a convergence request; --refine-tol and --max-error are
     return 0 if res.converged in (None, True) or not (args.refine_tol or args.max_error is not None) else 1
@@ -88,7 +92,8 @@ def cmd_predict(args) -> int:
 
 def add_parser(sub) -> None:
     """Register ``predict`` and its arguments on the subparsers ``sub``."""
-    pred = sub.add_parser("predict", help="C^H of voxel cells by PH-Net (optionally refined to exact)")
+    pred = sub.add_parser("predict", help="C^H of voxel cells (a voxel file or --cell) by PH-Net (optionally "
+                                          "refined to exact)")
     _add_cell_arguments(pred)
     pred.add_argument("--checkpoint", default=None, help="PH-Net checkpoint (default: the shipped model)")
     pred.add_argument("--refine-tol", type=float, default=None,

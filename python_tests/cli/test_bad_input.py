@@ -249,10 +249,11 @@ def test_bad_voxel_files_are_one_line(cmd, content, flags, needles, tmp_path, ca
     assert str(path) in line
 
 
-def test_npz_and_folders_are_not_voxel_files(tmp_path, capsys):
-    np.savez(tmp_path / "v.npz", a=np.ones((2, 2, 2)))
-    one_line(capsys, ["homogenize", str(tmp_path / "v.npz")], "holds a .npz archive of 1 array(s) ['a']")
-    one_line(capsys, ["homogenize", str(tmp_path)], f"voxel file {tmp_path} is a folder")
+def test_ambiguous_npz_and_folders_are_one_line(tmp_path, capsys):
+    np.savez(tmp_path / "v.npz", a=np.ones((2, 2, 2)), b=np.zeros((2, 2, 2)))
+    one_line(capsys, ["homogenize", str(tmp_path / "v.npz")], "holds 2 arrays that can be voxel cells",
+             "choose one with --key")
+    one_line(capsys, ["homogenize", str(tmp_path)], f"voxel file {tmp_path} is a folder; expected a file (.npy, .npz")
 
 
 def test_scale_255_gives_the_same_cell(tmp_path, capsys):
@@ -431,6 +432,8 @@ def test_sigint_to_a_running_homogenize_subprocess(tmp_path):
                              "--device", "cpu", "--out", str(tmp_path / "r.json")],
                             cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
+        source = proc.stdout.readline()
+        assert source.startswith(f"input: {path} (npy, 1 cell, n = 48"), source
         first = proc.stdout.readline()  # printed (flushed) right before the solve starts
         assert first.startswith("homogenize: 1 cell(s), n = 48"), first
         time.sleep(0.5)  # inside the solve
