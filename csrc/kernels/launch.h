@@ -25,7 +25,7 @@ namespace phnet {
 
 class LaunchContext {
  public:
-  // Kernels run on the device of `on`, in its current stream.
+  // Kernels run on the device of `on` (a tensor of the op, any shape), in its current stream.
   explicit LaunchContext(const at::Tensor& on)
       : guard_(on.device()), stream_(c10::cuda::getCurrentCUDAStream()) {}
 
@@ -50,7 +50,8 @@ class LaunchContext {
 
 class LaunchContext {
  public:
-  explicit LaunchContext(const at::Tensor& /*on: CPU tensors*/) : config_(simt::config()) {}
+  explicit LaunchContext(const at::Tensor& /*on: a CPU tensor of the op, any shape*/)
+      : config_(simt::config()) {}
 
   simt::Stream stream() const { return {}; }
   unsigned int block_threads() const { return config_.block_threads; }

@@ -12,7 +12,7 @@
 
 namespace phnet::simt {
 
-inline void prefill_output(const at::Tensor& out) {
+inline void prefill_output(const at::Tensor& out) {  // any shape, float32 or float64
   if (config().prefill_nan) out.fill_(std::numeric_limits<double>::quiet_NaN());
 }
 
