@@ -1,63 +1,14 @@
-// CUDA kernel of phnet::element_fields: one thread per voxel and load case.
-#include <ATen/Dispatch.h>
+// CUDA backend of phnet::element_fields: the entry point (prepare, launch) and its registration.
+// The kernel and its launcher live in kernels/ and are shared with the SIMT emulator's tests.
 #include <ATen/core/Tensor.h>
 #include <torch/library.h>
 
 #include <tuple>
 
-#include "cuda_utils.cuh"
+#include "kernels/element_fields_launch.h"
 #include "op_prepare.h"
 
 namespace phnet {
-
-template <typename T>
-__global__ void element_fields_kernel(const T* __restrict__ u,                 // [B, L, 3, n, n, n]
-                                      const T* __restrict__ phase,             // [B, M, n, n, n]
-                                      const T* __restrict__ C,                 // [B|1, M, 6, 6]
-                                      const T* __restrict__ macro,             // [B, L, 6]
-                                      bool C_batched, T* __restrict__ strain,  // [B, L, 6, n^3]
-                                      T* __restrict__ stress,                  // [B, L, 6, n, n, n]
-                                      int64_t B, int L, int M, int n) {
-  const int64_t nn = int64_t(n) * n * n;
-  for (int64_t t = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; t < B * L * nn;
-       t += int64_t(gridDim.x) * blockDim.x) {
-    const int64_t e = t % nn;
-    const int64_t bl = t / nn;  // b * L + l
-    const int64_t b = bl / L;
-    int i, j, k;
-    voxel_coords(e, n, i, j, k);
-    T ue[kElementDofs][1], eps[kVoigt][1], sig[kVoigt][1];
-    gather_element<T, 1>(u + bl * 3 * nn, nn, n, i, j, k, 1, ue);
-    element_center_strain<T, 1>(ue, static_cast<T>(n), eps);
-    for (int p = 0; p < kVoigt; ++p) eps[p][0] = macro[bl * kVoigt + p] - eps[p][0];
-    T cb[kVoigt * kVoigt][1];
-    blend_stiffness<T, 1>(C + (C_batched ? b * M * kVoigt * kVoigt : 0), phase + b * M * nn + e, nn,
-                          M, cb);
-    element_stress<T, 1>(cb, eps, sig);
-    for (int p = 0; p < kVoigt; ++p) {
-      strain[(bl * kVoigt + p) * nn + e] = eps[p][0];
-      stress[(bl * kVoigt + p) * nn + e] = sig[p][0];
-    }
-  }
-}
-
-namespace {
-
-void launch_element_fields(const ElementFieldsArgs& p) {
-  const OpDims& d = p.d;
-  const c10::cuda::CUDAGuard guard(p.u.device());
-  const auto stream = c10::cuda::getCurrentCUDAStream();
-  AT_DISPATCH_FLOATING_TYPES(p.u.scalar_type(), "phnet::element_fields_cuda", [&] {
-    element_fields_kernel<scalar_t>
-        <<<grid_blocks(d.B * d.L * d.n * d.n * d.n), kThreads, 0, stream>>>(
-            p.u.data_ptr<scalar_t>(), p.phase.data_ptr<scalar_t>(), p.C.data_ptr<scalar_t>(),
-            p.macro_strain.data_ptr<scalar_t>(), p.C.size(0) != 1, p.strain.data_ptr<scalar_t>(),
-            p.stress.data_ptr<scalar_t>(), d.B, int(d.L), int(d.M), int(d.n));
-    C10_CUDA_KERNEL_LAUNCH_CHECK();
-  });
-}
-
-}  // namespace
 
 std::tuple<at::Tensor, at::Tensor> element_fields_cuda(
     const at::Tensor& u,               // [B, L, 3, n, n, n]

@@ -4,7 +4,37 @@
 #include <ATen/ops/zeros.h>
 #include <ATen/ops/zeros_like.h>
 
+#include <cstdlib>
+#include <cstring>
+
+#include "walsh_basis.h"
+
 namespace phnet {
+namespace {
+
+// The CPU kernels take the Walsh path for element matrices of the hexahedron's form unless
+// $PHNET_ELEMENT_MATH is "dense" (read on every call, so tests can compare both paths in one
+// process).
+bool walsh_path_enabled(c10::DeviceType backend) {
+  if (backend != c10::DeviceType::CPU) return false;
+  const char* choice = std::getenv("PHNET_ELEMENT_MATH");
+  return choice == nullptr || std::strcmp(choice, "dense") != 0;
+}
+
+// The Walsh values of Ke and Fe for the CPU kernels of the energy ops; both or neither (the
+// kernels take the Walsh path only with both).
+template <typename Args>
+void set_walsh_values(Args& p, c10::DeviceType backend) {
+  if (!walsh_path_enabled(backend) || p.Ke.numel() == 0) return;
+  at::Tensor Kt = walsh_stiffness_values(p.Ke);
+  at::Tensor Ft = Kt.defined() ? walsh_load_values(p.Fe) : at::Tensor();
+  if (Ft.defined()) {
+    p.Kt = Kt;
+    p.Ft = Ft;
+  }
+}
+
+}  // namespace
 
 StiffnessApplyArgs prepare_stiffness_apply(const at::Tensor& u, const at::Tensor& phase,
                                            const at::Tensor& Ke, c10::DeviceType backend) {
@@ -12,6 +42,7 @@ StiffnessApplyArgs prepare_stiffness_apply(const at::Tensor& u, const at::Tensor
   check_backend("stiffness_apply", "u", u, backend);
   StiffnessApplyArgs p{d, u.contiguous(), phase.contiguous(), Ke.contiguous(), {}};
   p.y = at::zeros_like(p.u);
+  if (walsh_path_enabled(backend)) p.Kt = walsh_stiffness_values(p.Ke);
   return p;
 }
 
@@ -31,6 +62,7 @@ EnergyLossArgs prepare_energy_loss(const at::Tensor& u, const at::Tensor& phase,
   check_backend("energy_loss", "u", u, backend);
   EnergyLossArgs p{d, u.contiguous(), phase.contiguous(), Ke.contiguous(), Fe.contiguous(), {}};
   p.energy = at::empty({d.B, d.L}, p.u.options());
+  set_walsh_values(p, backend);
   return p;
 }
 
@@ -43,6 +75,7 @@ EnergyLossBackwardArgs prepare_energy_loss_backward(const at::Tensor& grad, cons
       d, grad.contiguous(), u.contiguous(), phase.contiguous(), Ke.contiguous(), Fe.contiguous(),
       {}};
   p.out = at::zeros_like(p.u);
+  set_walsh_values(p, backend);
   return p;
 }
 

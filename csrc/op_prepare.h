@@ -22,6 +22,8 @@ struct StiffnessApplyArgs {
   OpDims d;
   at::Tensor u, phase, Ke;  // contiguous inputs
   at::Tensor y;             // [B, L, 3, n, n, n], zero-filled: the kernels scatter-add into it
+  at::Tensor
+      Kt;  // [B|1, M, 171] Walsh values of Ke (CPU; undefined: Ke not of the hexahedron's form)
   bool empty() const { return y.numel() == 0; }
 };
 StiffnessApplyArgs prepare_stiffness_apply(const at::Tensor& u, const at::Tensor& phase,
@@ -42,6 +44,7 @@ struct EnergyLossArgs {
   OpDims d;
   at::Tensor u, phase, Ke, Fe;  // contiguous inputs
   at::Tensor energy;            // [B, L], dtype of u: every entry is written by the launcher
+  at::Tensor Kt, Ft;  // [B|1, M, 171], [B|1, M, 9, L] Walsh values (CPU; undefined: dense path)
   bool empty() const { return energy.numel() == 0; }
 };
 EnergyLossArgs prepare_energy_loss(const at::Tensor& u, const at::Tensor& phase,
@@ -52,7 +55,8 @@ EnergyLossArgs prepare_energy_loss(const at::Tensor& u, const at::Tensor& phase,
 struct EnergyLossBackwardArgs {
   OpDims d;
   at::Tensor grad, u, phase, Ke, Fe;  // contiguous inputs
-  at::Tensor out;  // [B, L, 3, n, n, n], zero-filled: the kernels scatter-add into it
+  at::Tensor out;     // [B, L, 3, n, n, n], zero-filled: the kernels scatter-add into it
+  at::Tensor Kt, Ft;  // [B|1, M, 171], [B|1, M, 9, L] Walsh values (CPU; undefined: dense path)
   bool empty() const { return out.numel() == 0; }
 };
 EnergyLossBackwardArgs prepare_energy_loss_backward(const at::Tensor& grad, const at::Tensor& u,

@@ -25,6 +25,7 @@ from pathlib import Path
 import torch
 
 LIBRARY_NAME = "_phnet_ops.so"
+SIMT_LIBRARY_NAME = "_phnet_simt.so"
 ENV_LIBRARY = "PHNET_CUDA_LIBRARY"
 SOURCE_SUFFIXES = (".h", ".cuh", ".cpp", ".cu")
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -33,6 +34,7 @@ INSTALL_COMMAND = "pip install --no-build-isolation ."
 DEVELOP_COMMAND = "pip install --no-build-isolation -e . -Cbuild-dir=build/dev"
 
 _LOADED: str | None = None
+_SIMT_LOADED: str | None = None
 _BUILD_INFO: dict | None = None
 
 
@@ -49,16 +51,20 @@ def source_dir(package_dir: Path = PACKAGE_DIR) -> Path | None:
 def source_hash(csrc: Path) -> str:
     r"""Hash of the C++/CUDA sources in ``csrc`` (hex sha256), as CMakeLists.txt computes it.
 
-    sha256 of the manifest ``"<name>\n<sha256 of the file's bytes>\n"`` over the files of
-    ``csrc`` (not its subfolders) named ``*.h``, ``*.cuh``, ``*.cpp`` or ``*.cu`` and not
-    starting with ``.``, in the order of their names.
+    sha256 of the manifest ``"<path>\n<sha256 of the file's bytes>\n"`` over the files under
+    ``csrc`` (subfolders included; ``path`` relative to ``csrc`` with ``/``) named ``*.h``,
+    ``*.cuh``, ``*.cpp`` or ``*.cu``, none of whose path components starts with ``.``, in the
+    order of their paths.
     """
-    manifest = []
-    for name in sorted(os.listdir(csrc)):
-        path = Path(csrc) / name
-        if name.startswith(".") or not name.endswith(SOURCE_SUFFIXES) or not path.is_file():
-            continue
-        manifest.append(f"{name}\n{hashlib.sha256(path.read_bytes()).hexdigest()}\n")
+    csrc = Path(csrc)
+    files = []
+    for folder, subfolders, names in os.walk(csrc):
+        subfolders[:] = [d for d in subfolders if not d.startswith(".")]
+        for name in names:
+            path = Path(folder) / name
+            if not name.startswith(".") and name.endswith(SOURCE_SUFFIXES) and path.is_file():
+                files.append((path.relative_to(csrc).as_posix(), path))
+    manifest = [f"{rel}\n{hashlib.sha256(path.read_bytes()).hexdigest()}\n" for rel, path in sorted(files)]
     return hashlib.sha256("".join(manifest).encode()).hexdigest()
 
 
@@ -148,3 +154,30 @@ def build_info() -> dict:
 def has_cuda_kernels() -> bool:
     """True when the loaded library carries CUDA kernels (independent of a GPU being present)."""
     return bool(build_info()["cuda"])
+
+
+def load_simt_library() -> str:
+    """Load the SIMT emulator's test library (``_phnet_simt.so``, ops ``torch.ops.phnet_simt``)
+    into torch (idempotent); returns its path. For the tests only: ``import phnet_cuda`` never
+    loads it.
+
+    It is looked for next to the op library that :func:`load_library` loaded, and refused, like
+    that one, when it was built from other csrc/ sources than those of the checkout. Its ops run
+    the CUDA kernels of ``csrc/kernels/`` on CPU tensors (``csrc/simt/``, docs/testing.md).
+    """
+    global _SIMT_LOADED
+    if _SIMT_LOADED is not None:
+        return _SIMT_LOADED
+    ops_library = Path(load_library())
+    path = ops_library.with_name(SIMT_LIBRARY_NAME)
+    if not path.is_file():
+        raise ImportError(
+            f"phnet_cuda: no SIMT emulator library {path} next to {ops_library.name}; every build "
+            f"makes it (CMakeLists.txt): rebuild with '{DEVELOP_COMMAND}' in a checkout, or "
+            f"'{INSTALL_COMMAND}'")
+    torch.ops.load_library(str(path))
+    csrc = source_dir()
+    if csrc is not None and not os.environ.get(ENV_LIBRARY):
+        check_fresh({"source_hash": torch.ops.phnet_simt.source_hash()}, csrc, path)
+    _SIMT_LOADED = str(path)
+    return _SIMT_LOADED

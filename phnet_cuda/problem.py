@@ -27,7 +27,7 @@ from ._checks import device as check_device
 from ._checks import positive_int
 from .conventions import DEFAULT_SOFT_RATIO
 from .linalg.krylov import block_jacobi_cg
-from .materials import check_voxels, cube_materials, two_phase_fractions
+from .materials import check_voxels, cube_materials
 
 _REDUCTIONS = ("none", "sum", "mean")
 
@@ -62,8 +62,13 @@ class CellProblem:
         M     ``[B|1, 6, 6]`` strain map of J (eps_hat = M eps; identity for shape None);
         shape None, or the validated cell as given: parameters ``[B|1, 6]`` or a lattice
               ``[B|1, 3, 3]`` (float64, CPU);
-        Ke ``[B|1, 2, 24, 24]``, Fe ``[B|1, 2, 24, 6]``, Ce ``[B|1, 2, 6, 6]`` element matrices
-        of C_hat (fem.element_matrices with h = 1/n), computed in float64 then cast.
+        soft_ratio ``[B|1]`` the soft phase's share of the hard phase's stiffness (float64, CPU);
+        Ke ``[B|1, 1, 24, 24]``, Fe ``[B|1, 1, 24, 6]``, Ce ``[B|1, 1, 6, 6]`` element matrices
+        of the HARD phase's C_hat (fem.element_matrices with h = 1/n), computed in float64 then
+        cast. One matrix serves both phases: they share nu, so C_soft = soft_ratio C_hard, and the
+        element matrices are linear in C (also after the shape transform), so voxel e's matrices
+        are rho_e Ke with rho_e = vox_e + soft_ratio (1 - vox_e) (``phases``). The ops then blend
+        one matrix instead of two and take their Walsh-basis path (csrc/walsh_math.h).
     """
 
     def __init__(self, n: int, *, E=1.0, nu=0.3, soft_ratio=DEFAULT_SOFT_RATIO, shape=None,
@@ -74,8 +79,12 @@ class CellProblem:
         self.n, self.dtype = n, dtype
         self.device = check_device(device) or torch.device("cpu")
         C, C_hat, J, M, self.shape = cube_materials(E, nu, soft_ratio, shape)
-        Ke, Fe, Ce = fem.element_matrices(C_hat, 1.0 / n)
+        # The hard phase's matrices only: the soft phase's are soft_ratio times them (class docstring).
+        Ke, Fe, Ce = fem.element_matrices(C_hat[:, :1], 1.0 / n)
         self.batch = C_hat.shape[0]  # 1 = shared by every sample
+        ratio = torch.as_tensor(soft_ratio, dtype=torch.float64).reshape(-1).cpu()  # validated by cube_materials
+        self.soft_ratio = ratio
+        self._ratio = ratio.to(self.device, dtype).reshape(-1, 1, 1, 1, 1)  # [B|1, 1, 1, 1, 1]
         self.C = C.to(self.device, dtype)
         self.C_hat = C_hat.to(self.device, dtype).contiguous()
         self.J = J.to(self.device, dtype)
@@ -84,6 +93,8 @@ class CellProblem:
         self.Ke = Ke.to(self.device, dtype).contiguous()
         self.Fe = Fe.to(self.device, dtype).contiguous()
         self.Ce = Ce.to(self.device, dtype).contiguous()
+        self._C_op = self.C[:, :1].contiguous()  # [B|1, 1, 6, 6] hard phase, for the ops with rho
+        self._C_hat_op = self.C_hat[:, :1].contiguous()
 
     def recover(self, CH_hat: torch.Tensor) -> torch.Tensor:
         """C^H of the cell in the global basis from the cube's: M^T CH_hat M, ``[B, 6, 6]``.
@@ -100,19 +111,22 @@ class CellProblem:
         (1 - vf) C_soft of the physical phases (global frame; an affine cell map keeps volume
         fractions). C^H <= Voigt in the Loewner order at the FE solution; an approximate field
         (a network's) can exceed it, which is a sign that the field is far off."""
-        phase = self.phases(vox)  # [B, 2, n, n, n]
-        frac = phase.mean(dim=(2, 3, 4))  # [B, 2]
-        return torch.einsum("bm,bmpq->bpq", frac, self.C.expand(frac.shape[0], 2, 6, 6))
+        rho = self.phases(vox)  # [B, 1, n, n, n]: the stiffness of each voxel in units of C_hard
+        frac = rho.mean(dim=(2, 3, 4))  # [B, 1] = vf + soft_ratio (1 - vf)
+        return torch.einsum("bm,bmpq->bpq", frac, self.C[:, :1].expand(frac.shape[0], 1, 6, 6))
 
     # -- inputs ------------------------------------------------------------------------
     def phases(self, vox) -> torch.Tensor:
-        """Phase fractions ``[B, 2, n, n, n]`` = (vox, 1 - vox) on the problem's device/dtype."""
+        """The ops' phase input ``[B, 1, n, n, n]``: each voxel's stiffness in units of the hard
+        phase, rho = vox + soft_ratio (1 - vox), on the problem's device and dtype (the one-matrix
+        form of the two-phase mixture, class docstring). Differentiable w.r.t. vox."""
         vox = check_voxels(vox)
         if vox.shape[-1] != self.n:
             raise ValueError(f"vox has n = {vox.shape[-1]}, but this CellProblem was built for n = {self.n}")
         if self.batch != 1 and vox.shape[0] != self.batch:
             raise ValueError(f"vox has batch {vox.shape[0]}, but the per-sample materials have batch {self.batch}")
-        return two_phase_fractions(vox.to(self.device), self.dtype).contiguous()
+        v = vox.to(self.device, self.dtype)
+        return torch.lerp(self._ratio, torch.ones_like(self._ratio), v.unsqueeze(1)).contiguous()
 
     def displacements(self, u: torch.Tensor, B: int | None = None, name: str = "u") -> torch.Tensor:
         """Accept ``[B, 6, 3, n, n, n]`` or the network layout ``[B, 18, n, n, n]``; returns the former.
@@ -226,14 +240,14 @@ class CellProblem:
             E = E.unsqueeze(1)  # [B, 1, 6]
         if self.shape is None:
             if macro_strain is None:
-                return ops.element_fields(u.contiguous(), phase, self.C, E.contiguous())
+                return ops.element_fields(u.contiguous(), phase, self._C_op, E.contiguous())
             u_E = torch.einsum("bli,bicxyz->blcxyz", E, u).contiguous()
-            eps, sig = ops.element_fields(u_E, phase, self.C, E.contiguous())
+            eps, sig = ops.element_fields(u_E, phase, self._C_op, E.contiguous())
             return eps[:, 0], sig[:, 0]
         M = self.M.expand(B, 6, 6)
         E_hat = torch.einsum("bpq,blq->blp", M, E).contiguous()  # cube macro strains
         u_E = torch.einsum("bli,bicxyz->blcxyz", E_hat, u).contiguous()
-        eps_hat, sig_hat = ops.element_fields(u_E, phase, self.C_hat, E_hat)
+        eps_hat, sig_hat = ops.element_fields(u_E, phase, self._C_hat_op, E_hat)
         eps = torch.einsum("bpq,blqxyz->blpxyz", self._M_inv.expand(B, 6, 6), eps_hat)
         sig = torch.einsum("bqp,blqxyz->blpxyz", M, sig_hat)
         if macro_strain is not None:

@@ -4,7 +4,7 @@ They are the oracle of the tests and the baseline of the benchmarks. Element dof
 gathered with ``torch.roll`` into ``[B, L, n, n, n, 24]`` tensors (local numbering of
 ``conventions.NODE_OFFSETS``, shared with ``grid``), multiplied with the per-phase element matrices by
 einsum, and scattered back with the opposite rolls. Shapes and meanings are those of the op schemas in
-csrc/registration.cpp.
+csrc/op_schemas.h.
 
 The assembled global matrices (``assemble_stiffness``, ``assemble_loads``: SciPy CSR, float64) are
 a second, independent route to K and f, used by the tests and by the SciPy baselines of

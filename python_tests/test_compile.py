@@ -16,8 +16,8 @@ def _net_and_inputs():
     n = 6
     prob = CellProblem(n, E=2.0, nu=0.3, dtype=torch.float64)
     vox = tubular_gyroid(n, 0.3).unsqueeze(0).double()
-    phase = prob.phases(vox)  # [1, 2, n, n, n]
-    net = torch.nn.Conv3d(2, 18, 3, padding=1, padding_mode="circular").double()
+    phase = prob.phases(vox)  # [1, 1, n, n, n]: each voxel's stiffness in units of the hard phase
+    net = torch.nn.Conv3d(1, 18, 3, padding=1, padding_mode="circular").double()
     return net, phase, prob.Ke, prob.Fe
 
 

@@ -110,8 +110,47 @@ def test_source_hash_ignores_files_that_are_not_sources(tmp_path):
     (csrc / ".b_cpu.cpp.swp").write_text("editor\n")
     (csrc / "b_cpu.cpp~").write_text("backup\n")
     (csrc / "sub").mkdir()
-    (csrc / "sub" / "x.cpp").write_text("\n")
+    (csrc / "sub" / "notes.txt").write_text("\n")
+    (csrc / ".hidden").mkdir()
+    (csrc / ".hidden" / "x.cpp").write_text("\n")
     assert _lib.source_hash(csrc) == base
+
+
+def test_source_hash_covers_the_subfolders(tmp_path):
+    """csrc/kernels/ and csrc/simt/ hold sources too: a file there counts with its relative path."""
+    csrc = _fake_csrc(tmp_path)
+    base = _lib.source_hash(csrc)
+    (csrc / "kernels").mkdir()
+    kernel = csrc / "kernels" / "k.cuh"
+    kernel.write_text("// k\n")
+    with_kernel = _lib.source_hash(csrc)
+    assert with_kernel != base
+    kernel.write_text("// k2\n")
+    assert _lib.source_hash(csrc) not in (base, with_kernel)
+    kernel.write_text("// k\n")
+    assert _lib.source_hash(csrc) == with_kernel
+    (csrc / "kernels").rename(csrc / "simt")  # the same file in another folder
+    assert _lib.source_hash(csrc) != with_kernel
+
+
+@pytest.mark.skipif(not REPO_CSRC.is_dir(), reason="needs the source checkout's csrc/")
+@pytest.mark.parametrize("source", ["element_math.h", "kernels/common.cuh", "simt/emulator.cpp"])
+def test_an_edit_anywhere_in_csrc_makes_the_library_stale(tmp_path, source):
+    csrc = tmp_path / "csrc"
+    shutil.copytree(REPO_CSRC, csrc)
+    info = {"source_hash": _lib.source_hash(csrc)}
+    path = csrc / source
+    path.write_bytes(path.read_bytes() + b" ")
+    with pytest.raises(ImportError, match="stale"):
+        _lib.check_fresh(info, csrc, "/x/_phnet_ops.so")
+
+
+def test_the_simt_test_library_is_fresh():
+    """It is built with the op library (CMakeLists.txt) and checked against the same csrc/ hash."""
+    path = _lib.load_simt_library()
+    assert Path(path).name == _lib.SIMT_LIBRARY_NAME
+    assert Path(path).parent == Path(_lib.load_library()).parent
+    assert torch.ops.phnet_simt.source_hash() == _lib.build_info()["source_hash"]
 
 
 @pytest.mark.skipif(not REPO_CSRC.is_dir(), reason="needs the source checkout's csrc/")

@@ -1,6 +1,6 @@
 """Lint is part of the test suite, so the README's test command (and CI) fails on a violation:
 ruff (pyflakes, pycodestyle, import order, bugbear, pyupgrade, docstrings; configured in
-pyproject.toml) over the Python sources, and clang-format (.clang-format) over csrc/."""
+pyproject.toml) over the Python sources, and clang-format (.clang-format) over csrc/ and its subfolders."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ def test_ruff_is_clean():
 
 
 def test_clang_format_is_clean():
-    sources = sorted(str(p) for p in (ROOT / "csrc").iterdir() if p.suffix in (".h", ".cuh", ".cpp", ".cu"))
+    sources = sorted(str(p) for p in (ROOT / "csrc").rglob("*") if p.suffix in (".h", ".cuh", ".cpp", ".cu"))
     assert sources, "no C++ sources found under csrc/"
     res = subprocess.run([_tool("clang-format"), "--dry-run", "--Werror", f"--style=file:{ROOT / '.clang-format'}",
                           *sources], capture_output=True, text=True, cwd=ROOT, timeout=300)

@@ -101,7 +101,7 @@ def test_cell_problem_reuses_matrices():
     Ke = prob.Ke
     b = prob.energy_loss(u, vox)
     assert prob.Ke is Ke and torch.equal(a, b)
-    assert prob.Ke.shape == (1, 2, 24, 24) and prob.Fe.shape == (1, 2, 24, 6)
+    assert prob.Ke.shape == (1, 1, 24, 24) and prob.Fe.shape == (1, 1, 24, 6)  # one matrix: the hard phase
 
 
 def test_errors_name_the_argument():
@@ -134,14 +134,14 @@ def test_op_errors_name_argument_shape_dtype_device():
     with pytest.raises(RuntimeError,
                        match=r"argument 'phase' must have the dtype of 'u' \(Double\), got shape .*dtype Float"):
         torch.ops.phnet.stiffness_apply(u, phase.float(), prob.Ke)
-    with pytest.raises(RuntimeError, match=r"argument 'Ke' must be per-phase matrices \[1 \(or 1\), 2, 24, 24\]"):
+    with pytest.raises(RuntimeError, match=r"argument 'Ke' must be per-phase matrices \[1 \(or 1\), 1, 24, 24\]"):
         torch.ops.phnet.stiffness_apply(u, phase, prob.Ke[:, :, :23])
     with pytest.raises(RuntimeError, match=r"argument 'phase' has batch 1 and grid n = 4"):
         torch.ops.phnet.stiffness_apply(u, torch.zeros(1, 2, 4, 4, 4, dtype=torch.float64), prob.Ke)
     with pytest.raises(RuntimeError, match=r"argument 'u' must be float32 or float64, got .*dtype Int"):
         torch.ops.phnet.stiffness_apply(u.int(), phase, prob.Ke)
     with pytest.raises(RuntimeError,
-                       match=r"energy_loss: argument 'Fe' must be per-phase matrices \[1 \(or 1\), 2, 24, 6\]"):
+                       match=r"energy_loss: argument 'Fe' must be per-phase matrices \[1 \(or 1\), 1, 24, 6\]"):
         torch.ops.phnet.energy_loss(u, phase, prob.Ke, prob.Fe[..., :5])
     Kbad = prob.Ke.clone()
     Kbad[0, 0, 0, 1] += 1.0
@@ -149,12 +149,12 @@ def test_op_errors_name_argument_shape_dtype_device():
         torch.ops.phnet.energy_loss(u, phase, Kbad, prob.Fe)
     with pytest.raises(RuntimeError, match=r"homogenized_tensor: argument 'u' must have 1 <= L <= 6"):
         torch.ops.phnet.homogenized_tensor(torch.zeros(1, 7, 3, 3, 3, 3, dtype=torch.float64), phase, prob.Ke,
-                                           torch.zeros(1, 2, 24, 7, dtype=torch.float64),
-                                           torch.zeros(1, 2, 7, 7, dtype=torch.float64))
+                                           torch.zeros(1, 1, 24, 7, dtype=torch.float64),
+                                           torch.zeros(1, 1, 7, 7, dtype=torch.float64))
     with pytest.raises(RuntimeError, match=r"phase_gradient: argument 'a' must have L = 6 load cases"):
         torch.ops.phnet.phase_gradient(u[:, :2], u, u, prob.Ke, prob.Fe)
     with pytest.raises(RuntimeError, match=r"element_fields: argument 'macro_strain' must be \[1, 6, 6\]"):
-        torch.ops.phnet.element_fields(u, phase, prob.C, torch.zeros(1, 6, 5, dtype=torch.float64))
+        torch.ops.phnet.element_fields(u, phase, prob.C[:, :1], torch.zeros(1, 6, 5, dtype=torch.float64))
     with pytest.raises(RuntimeError, match=r"must have 1 <= M <= 64 phases"):
         torch.ops.phnet.stiffness_apply(u, torch.zeros(1, 65, 3, 3, 3, dtype=torch.float64), prob.Ke)
 

@@ -24,7 +24,7 @@ import scipy.sparse.linalg as spla
 import torch
 from support import assert_rel_close, rel_err
 
-from phnet_cuda import CellProblem, energy_loss, homogenized_tensor, ops, shapes
+from phnet_cuda import CellProblem, energy_loss, fem, homogenized_tensor, ops, shapes
 from phnet_cuda.materials import two_phase_stiffness
 
 SHAPES = [(75.0, 80.0, 85.0, 1.0, 1.3, 2.0), (90.0, 70.0, 90.0, 1.0, 1.0, 1.0),
@@ -129,7 +129,9 @@ def cube_route(vox: np.ndarray, shape, E=1.0):
     """Direct solve on the cube with CellProblem's transformed element matrices."""
     n = vox.shape[0]
     prob = CellProblem(n, E=E, nu=NU, soft_ratio=SOFT, shape=shape, dtype=torch.float64)
-    K, F = assemble(vox, prob.Ke[0].numpy(), prob.Fe[0].numpy())
+    # both phases' matrices from their own C_hat: independent of the ops' one-matrix form
+    Ke2, Fe2, _ = fem.element_matrices(prob.C_hat[0], 1.0 / n)
+    K, F = assemble(vox, Ke2.numpy(), Fe2.numpy())
     U = solve_zero_mean(K, F)
     u = to_torch_fields(U, n)
     vt = torch.from_numpy(vox)[None]

@@ -1,25 +1,19 @@
-// Launch helpers shared by the CUDA kernels (thin wrappers: the element math itself lives in
-// element_math.h and is the same code the CPU kernels run).
+// Device helpers shared by the CUDA kernels (the element math itself lives in element_math.h
+// and is the same code the CPU kernels run). Compiled by nvcc and, for the SIMT emulator, as
+// host C++ (simt/device.h).
 #pragma once
 
-#include <c10/cuda/CUDAException.h>
-#include <c10/cuda/CUDAGuard.h>
-#include <c10/cuda/CUDAStream.h>
-
-#include <algorithm>
 #include <cstdint>
 
 #include "element_math.h"
+#include "simt/device.h"
 
 namespace phnet {
 
+// Threads per block of the launchers on a GPU, and the most any launch may use: block_sum's
+// shared buffers have this many entries. (The emulator's tests launch smaller blocks, so that
+// the grid-stride loops of small problems run several rounds.)
 constexpr int kThreads = 256;
-
-// Blocks for a grid-stride loop over `work` items (capped: the loop covers the rest).
-inline unsigned int grid_blocks(int64_t work) {
-  const int64_t blocks = (work + kThreads - 1) / kThreads;
-  return static_cast<unsigned int>(std::max<int64_t>(1, std::min<int64_t>(blocks, 65535)));
-}
 
 // field[dof d of voxel (i, j, k)] += ye[d] with atomics (voxels of different threads share
 // nodes).
@@ -42,11 +36,12 @@ __device__ inline void voxel_coords(int64_t e, int n, int& i, int& j, int& k) {
   i = static_cast<int>(t / n);
 }
 
-// Sum of v over the block (kThreads threads); the result is valid in thread 0.
+// Sum of v over the block; the result is valid in thread 0. blockDim.x must be a power of two
+// <= kThreads and blockDim.y = blockDim.z = 1; shared: [blockDim.x] doubles.
 __device__ inline double block_sum(double v, double* shared) {
   shared[threadIdx.x] = v;
   __syncthreads();
-  for (int s = kThreads / 2; s > 0; s >>= 1) {
+  for (unsigned int s = blockDim.x / 2; s > 0; s >>= 1) {
     if (threadIdx.x < s) shared[threadIdx.x] += shared[threadIdx.x + s];
     __syncthreads();
   }
