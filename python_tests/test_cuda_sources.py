@@ -96,6 +96,14 @@ def _inputs(B, L, M, n, batched, contiguous, dtype) -> dict[str, torch.Tensor]:
     return q
 
 
+
+@pytest.fixture(autouse=True)
+def _dense_cpu_element_math(monkeypatch):
+    """The CPU ops compared with use the dense element math, as the CUDA kernels do (their Walsh
+    path, which rounds differently - K u of n = 1 is exactly 0 there - has its own tests in
+    test_walsh_kernels.py)."""
+    monkeypatch.setenv("PHNET_ELEMENT_MATH", "dense")
+
 def _emulation(B, n) -> dict:
     """Grid cap 2 and a block size that makes the grid-stride loops of this size run several
     rounds (a power of two <= 32, about B n^3 / 8), NaN prefill, seeded random order."""
