@@ -10,7 +10,17 @@ from __future__ import annotations
 import json
 import os
 
-from .common import UserError, _device, _format_constants, _format_matrix, _parse_shape, add_verbose, prepare_output
+from .common import (
+    UserError,
+    _device,
+    _format_constants,
+    _format_matrix,
+    _parse_shape,
+    add_cell_source_arguments,
+    add_verbose,
+    prepare_output,
+    read_cell_source,
+)
 
 STATE_FILE = "state.npz"
 
@@ -68,6 +78,7 @@ def cmd_design(args) -> int:
         if importlib.util.find_spec("mmapy") is None:  # say so now, in one line, not after the first solve
             raise UserError("--optimizer mma needs the mmapy package (pip install mmapy); --optimizer oc needs "
                             "nothing more")
+    init = _starting_density(args)
     out = prepare_output(args.out, "--out", directory=True)
     state = os.path.join(out, STATE_FILE)
     if args.restart and os.path.exists(state):
@@ -83,7 +94,7 @@ def cmd_design(args) -> int:
         nu=args.nu, rho_min=args.rho_min, shape=shape, symmetry=args.symmetry, filter_radius=args.filter_radius,
         penal=args.penal, beta_start=args.beta_start, beta_max=args.beta_max, beta_every=args.beta_every,
         optimizer=args.optimizer, move=args.move, iterations=args.iterations, tol=args.tol,
-        solver_tol=args.solver_tol, init=args.init, seed=args.seed, direction=direction, target=target,
+        solver_tol=args.solver_tol, init=init, seed=args.seed, direction=direction, target=target,
         weights=weights, bounds=args.bound or (), surrogate=None if args.surrogate == "none" else args.surrogate,
         max_error=args.max_error, device=device, state_path=state, checkpoint_every=args.checkpoint_every,
         progress=not args.no_progress)
@@ -107,6 +118,26 @@ def cmd_design(args) -> int:
     return 0
 
 
+def _starting_density(args):
+    """The start of the design: a voxel file or ``--cell`` (a library cell at --vf, --n), else
+    ``--init`` (default sphere). One cell of the design's n; both a cell and --init is an error."""
+    source = read_cell_source(args, required=False)
+    if source is None:
+        return args.init or "sphere"
+    if args.init is not None:
+        raise UserError(f"--init {args.init}: the design already starts from {source.description}; give one of them")
+    vox = source.voxels
+    if vox.ndim == 4:
+        if vox.shape[0] != 1:
+            raise UserError(f"the starting cell must be one cell, got {vox.shape[0]} cells from {source.description}")
+        vox = vox[0]
+    if vox.shape[0] != args.n:
+        raise UserError(f"the starting cell has n = {vox.shape[0]} ({source.description}), but --n is {args.n}; "
+                        f"give --n {vox.shape[0]}")
+    print(f"start: {source.description}", flush=True)
+    return vox
+
+
 def add_parser(sub) -> None:
     """Register ``design`` and its arguments on the subparsers ``sub``."""
     from ..conventions import DEFAULT_SOFT_RATIO
@@ -127,6 +158,7 @@ def add_parser(sub) -> None:
     p.add_argument("--vf-constraint", choices=VOLUME_CONSTRAINTS, default="eq",
                    help="eq: the volume fraction equals --vf (default); le: at most --vf")
     p.add_argument("--n", type=int, default=32, help="voxels per cell edge (default 32)")
+    add_cell_source_arguments(p, size_options=False)  # start from a voxel file or a library cell
     p.add_argument("--E", type=float, default=1.0, help="Young's modulus of the solid (default 1)")
     p.add_argument("--nu", type=float, default=0.3, help="Poisson ratio of the solid (default 0.3)")
     p.add_argument("--rho-min", type=float, default=DEFAULT_SOFT_RATIO,
@@ -151,7 +183,8 @@ def add_parser(sub) -> None:
     p.add_argument("--tol", type=float, default=0.01, help="converged when no variable changes more than this "
                                                            "(at the last beta; default 0.01)")
     p.add_argument("--solver-tol", type=float, default=1e-6, help="relative residual of each solve (default 1e-6)")
-    p.add_argument("--init", choices=INITS, default="sphere", help="starting density (default sphere)")
+    p.add_argument("--init", choices=INITS, default=None,
+                   help="starting density (default sphere; or start from a voxel file or --cell)")
     p.add_argument("--seed", type=int, default=0, help="--init random: the seed")
     p.add_argument("--direction", default=None, metavar="X,Y,Z", help="--objective young: the direction "
                                                                       "(default 1,0,0)")

@@ -101,3 +101,27 @@ def test_design_target_file_and_output_in_the_way(tmp_path, capsys):
     blocker.write_text("x")
     assert main(["design", *TINY, "--out", str(blocker)]) == 2
     assert "it is a file; expected a folder" in capsys.readouterr().err
+
+
+def test_design_starts_from_a_library_cell_or_a_file(tmp_path, capsys):
+    """--cell / a voxel file is the starting density (its first iteration's volume is the cell's
+    own, not a sphere's); with --init too, or at another n, it is a one-line error (exit 2)."""
+    from phnet_cuda.geometry import make_cell
+
+    common = ["--vf", "0.4", "--n", "12", "--optimizer", "oc", "--iterations", "1", "--no-progress", "--no-stl",
+              "--no-plots"]
+    assert main(["design", "--cell", "octet", *common, "--out", str(tmp_path / "a")]) == 0
+    assert "start: library cell octet (truss), n = 12" in capsys.readouterr().out
+    cell = make_cell("octet", 12, 0.4).numpy()
+    np.save(tmp_path / "octet.npy", cell)
+    assert main(["design", str(tmp_path / "octet.npy"), *common, "--out", str(tmp_path / "b")]) == 0
+    capsys.readouterr()
+    first = [[{k: v for k, v in row.items() if k != "seconds"} for row in
+              json.loads((tmp_path / d / "history.json").read_text())] for d in ("a", "b")]
+    assert first[0] == first[1]  # the same start, from the library or from its file
+    assert abs(first[0][0]["volume"] - 0.4) > 0.01  # not the default sphere's volume (the target)
+    assert main(["design", "--cell", "octet", "--init", "random", *common, "--out", str(tmp_path / "c")]) == 2
+    assert "give one of them" in capsys.readouterr().err
+    np.save(tmp_path / "small.npy", cell[:10, :10, :10])
+    assert main(["design", str(tmp_path / "small.npy"), *common, "--out", str(tmp_path / "d")]) == 2
+    assert "give --n 10" in capsys.readouterr().err
